@@ -1,0 +1,64 @@
+"""The human approval gate for memory writes: which operations need it and what a reply means."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from agent.context import ApprovalPolicy
+from agent.reconcile import MemoryOperation, edited
+
+APPROVE, REJECT = "approve", "reject"
+
+
+class ApprovalReplyError(ValueError):
+    """A resume value the approval gate cannot read."""
+
+
+def needs_approval(policy: ApprovalPolicy, operation: MemoryOperation) -> bool:
+    """Whether `policy` asks a human before this operation is applied."""
+    if operation.action == "noop" or policy == "never":
+        return False
+    return policy == "always" or operation.action == "update"
+
+
+def request(operations: Sequence[MemoryOperation]) -> dict[str, Any]:
+    """The interrupt payload: what would be written, and how to answer."""
+    return {
+        "type": "memory_approval",
+        "operations": [op.model_dump(mode="json") for op in operations],
+        "reply": (
+            "resume with 'approve', 'reject', or {operation id: 'approve' | 'reject' | "
+            "{'edit': 'new text'}}"
+        ),
+    }
+
+
+def decide(operations: Sequence[MemoryOperation], reply: Any) -> list[MemoryOperation]:
+    """The operations a human's reply lets through, with their edits applied."""
+    if reply in (APPROVE, REJECT):
+        return list(operations) if reply == APPROVE else []
+    if not isinstance(reply, Mapping):
+        raise ApprovalReplyError(
+            f"approval reply must be 'approve', 'reject' or a mapping of operation ids, "
+            f"got {type(reply).__name__}"
+        )
+    known = {op.id for op in operations}
+    if unknown := sorted(set(reply) - known):
+        raise ApprovalReplyError(f"unknown operation ids in approval reply: {unknown}")
+    if missing := sorted(known - set(reply)):
+        raise ApprovalReplyError(f"approval reply has no decision for operations: {missing}")
+    approved = []
+    for op in operations:
+        decision = reply[op.id]
+        if decision == APPROVE:
+            approved.append(op)
+        elif isinstance(decision, Mapping) and isinstance(decision.get("edit"), str) and (
+            decision["edit"].strip()
+        ):
+            approved.append(edited(op, decision["edit"].strip()))
+        elif decision != REJECT:
+            raise ApprovalReplyError(
+                f"decision for {op.id} must be 'approve', 'reject' or {{'edit': 'non-empty text'}}"
+            )
+    return approved

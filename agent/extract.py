@@ -1,0 +1,101 @@
+"""Offline memory extraction: explicit statements about the user, found by rules.
+
+Each rule turns one sentence into a MemoryCandidate whose `subject` decides its key, so stating a
+fact again (or differently) lands on the same memory instead of beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.memory import MemoryCandidate, MemoryKind, normalise
+
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
+_QUESTION = re.compile(
+    r"^(what|who|where|when|why|how|which|do|does|did|is|are|can|could|would|should|will)\b",
+    re.IGNORECASE,
+)
+_CLAUSE_END = r"(?=\s*(?:[.!?;]|,?\s+(?:and|but|because|since)\s+|$))"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A statement pattern and how it becomes a memory."""
+
+    pattern: re.Pattern[str]
+    kind: MemoryKind
+    subject: Callable[[re.Match[str]], str]
+    text: Callable[[re.Match[str]], str]
+    importance: float = 0.6
+
+
+def _rule(
+    pattern: str,
+    kind: MemoryKind,
+    subject: Callable[[re.Match[str]], str],
+    text: Callable[[re.Match[str]], str],
+    importance: float = 0.6,
+) -> Rule:
+    return Rule(re.compile(pattern, re.IGNORECASE), kind, subject, text, importance)
+
+
+def _v(match: re.Match[str], group: str = "v") -> str:
+    return match.group(group).strip(" ,.!?;:\"'")
+
+
+RULES: tuple[Rule, ...] = (
+    _rule(r"\b(?:my name is|call me|i go by)\s+(?P<v>[\w' -]{1,60}?)" + _CLAUSE_END,
+          "fact", lambda m: "name", lambda m: f"The user's name is {_v(m)}.", 0.9),
+    _rule(r"\bi(?: now)? (?:live|am living|am based|'m based|reside) in\s+(?P<v>[^.!?;,]{1,80})",
+          "fact", lambda m: "home location", lambda m: f"The user lives in {_v(m)}.", 0.8),
+    _rule(r"\bi(?: have| just)? moved to\s+(?P<v>[^.!?;,]{1,80})",
+          "fact", lambda m: "home location", lambda m: f"The user lives in {_v(m)}.", 0.8),
+    _rule(r"\bi work (?:at|for)\s+(?P<v>[^.!?;,]{1,80})",
+          "fact", lambda m: "employer", lambda m: f"The user works at {_v(m)}.", 0.7),
+    _rule(r"\bi(?: work as|'m| am) an? (?P<v>[\w -]{2,60}?) by (?:profession|trade)\b",
+          "fact", lambda m: "occupation", lambda m: f"The user works as a {_v(m)}.", 0.7),
+    _rule(r"\bi(?:'m| am) allergic to\s+(?P<v>[^.!?;,]{1,80})",
+          "fact", lambda m: f"allergy {_v(m)}", lambda m: f"The user is allergic to {_v(m)}.", 0.9),
+    _rule(r"\bi (?:really |strongly )?prefer\s+(?P<v>[^.!?;]{1,160})",
+          "preference", lambda m: f"prefers {_v(m)}", lambda m: f"The user prefers {_v(m)}.", 0.7),
+    _rule(r"\bi (?:really )?(?P<verb>like|love|enjoy)\s+(?P<v>[^.!?;]{1,160})",
+          "preference", lambda m: f"likes {_v(m)}",
+          lambda m: f"The user {m.group('verb').lower()}s {_v(m)}."),
+    _rule(r"\bi (?:really )?(?:hate|dislike|can't stand|do not like|don't like)\s+(?P<v>[^.!?;]{1,160})",
+          "preference", lambda m: f"dislikes {_v(m)}", lambda m: f"The user dislikes {_v(m)}."),
+    _rule(r"\bmy (?P<attr>(?:favou?rite|preferred) [\w ]{1,40}?) is\s+(?P<v>[^.!?;,]{1,80})",
+          "preference", lambda m: normalise(m.group("attr")),
+          lambda m: f"The user's {normalise(m.group('attr'))} is {_v(m)}.", 0.7),
+    _rule(r"\b(?:please )?(?P<v>(?:always|never) (?:answer|reply|respond|write|use|call|address)\b[^.!?;]{1,160})",
+          "procedural", lambda m: normalise(_v(m)), lambda m: f"Instruction from the user: {_v(m)}.",
+          0.8),
+    _rule(r"\bremember (?:that )?(?P<v>[^.!?;]{3,300})",
+          "fact", lambda m: normalise(_v(m)), lambda m: f"{_v(m)[:1].upper()}{_v(m)[1:]}.", 0.8),
+)
+
+
+def sentences(text: str) -> list[str]:
+    """Split a message into sentences, dropping questions (they state nothing)."""
+    parts = (p.strip() for p in _SENTENCE.split(text))
+    return [p for p in parts if p and not p.endswith("?") and not _QUESTION.match(p)]
+
+
+def extract_candidates(text: str) -> list[MemoryCandidate]:
+    """Every explicit statement in `text` that a rule recognises, one per subject."""
+    found: dict[tuple[str, str], MemoryCandidate] = {}
+    for sentence in sentences(text):
+        for rule in RULES:
+            for match in rule.pattern.finditer(sentence):
+                if not _v(match):
+                    continue
+                candidate = MemoryCandidate(
+                    kind=rule.kind,
+                    subject=rule.subject(match)[:200],
+                    text=rule.text(match)[:2000],
+                    importance=rule.importance,
+                    confidence=0.9,
+                )
+                found[(candidate.kind, normalise(candidate.subject))] = candidate
+    return list(found.values())

@@ -1,0 +1,95 @@
+"""The semantic memory model: who owns a memory, where it lives, its key and its stored value."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langgraph.runtime import Runtime
+from pydantic import BaseModel, ConfigDict, Field
+
+MemoryKind = Literal["preference", "fact", "procedural", "feedback", "summary"]
+MEMORY_ROOT = "memories"
+SHARED = "shared"
+_KEY_NAMESPACE = uuid.UUID("6f1c1d2e-4a57-4f0e-9d55-0c2b3b1e7a10")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a memory belongs to."""
+
+    user_id: str
+    org_id: str
+
+
+# Runs outside the server (scripts, benchmarks) have no authenticated user: one local owner.
+LOCAL = Identity(user_id="local", org_id="local")
+
+
+def memory_namespace(identity: Identity) -> tuple[str, str, str]:
+    """The store namespace of a user's memories; the only place this tuple is built."""
+    return (MEMORY_ROOT, identity.org_id, identity.user_id)
+
+
+def shared_namespace(org_id: str) -> tuple[str, str, str]:
+    """The store namespace of an organisation's shared knowledge."""
+    return (MEMORY_ROOT, org_id, SHARED)
+
+
+def identity_of(runtime: Runtime[Any]) -> Identity:
+    """The authenticated caller of this run (set by the server from our auth), else LOCAL."""
+    user = runtime.server_info.user if runtime.server_info else None
+    if user is None:
+        return LOCAL
+    org = user.get("org_id") if isinstance(user, Mapping) or hasattr(user, "get") else None
+    return Identity(user_id=str(user.identity), org_id=str(org or LOCAL.org_id))
+
+
+def normalise(text: str) -> str:
+    """Lower-case, single-spaced, without trailing punctuation: the form keys are made from."""
+    return " ".join(text.lower().split()).strip(" .!?,;:")
+
+
+def memory_key(namespace: tuple[str, ...], kind: str, subject: str) -> str:
+    """A deterministic key: the same subject in the same namespace always maps to one item."""
+    return str(uuid.uuid5(_KEY_NAMESPACE, "/".join((*namespace, kind, normalise(subject)))))
+
+
+class MemoryCandidate(BaseModel):
+    """A memory proposed from a turn, before reconciliation with what is stored."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: MemoryKind
+    subject: str = Field(min_length=1, max_length=200)
+    """What the memory is about; one subject holds one current memory."""
+    text: str = Field(min_length=1, max_length=2000)
+    importance: float = Field(default=0.5, ge=0.0, le=1.0)
+    confidence: float = Field(default=0.8, ge=0.0, le=1.0)
+
+
+class Source(BaseModel):
+    """Where a memory came from."""
+
+    thread_id: str | None = None
+    run_id: str | None = None
+    message_id: str | None = None
+
+
+class MemoryValue(BaseModel):
+    """A memory as stored in the LangGraph store (`text` is the embedded field)."""
+
+    text: str
+    kind: MemoryKind
+    subject: str
+    importance: float
+    confidence: float
+    source: Source
+    created_at: str
+    updated_at: str
+    scrubbed: dict[str, int] = Field(default_factory=dict)
+    """How many values of each category were masked before storage (never the values)."""
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    """Earlier texts of this memory, oldest first, with when they were replaced."""

@@ -1,0 +1,8 @@
+"""The graph's nodes, one module each."""
+
+from agent.nodes.agent import agent
+from agent.nodes.retrieve import retrieve
+from agent.nodes.summarize import summarize
+from agent.nodes.write_memory import write_memory
+
+__all__ = ["agent", "retrieve", "summarize", "write_memory"]

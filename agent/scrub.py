@@ -1,0 +1,88 @@
+"""Mask secrets and personal identifiers before anything reaches the store.
+
+Each category is a pattern (plus a check where a pattern alone is unreliable, such as Luhn for
+card numbers). The result says how many values of each category were masked, never the values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+def _luhn(digits: str) -> bool:
+    nums = [int(d) for d in digits if d.isdigit()]
+    if not 13 <= len(nums) <= 19:
+        return False
+    total = 0
+    for i, n in enumerate(reversed(nums)):
+        if i % 2:
+            n *= 2
+            n -= 9 if n > 9 else 0
+        total += n
+    return total % 10 == 0
+
+
+_DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
+
+
+def _phone(value: str) -> bool:
+    digits = sum(c.isdigit() for c in value)
+    return 7 <= digits <= 15 and not _DATE.match(value.strip())
+
+
+@dataclass(frozen=True)
+class Category:
+    """A kind of sensitive value and how to recognise it."""
+
+    name: str
+    pattern: re.Pattern[str]
+    check: Callable[[str], bool] = field(default=lambda _: True)
+
+
+CATEGORIES: tuple[Category, ...] = (
+    Category("private_key", re.compile(
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL)),
+    Category("jwt", re.compile(r"\beyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]{5,}")),
+    Category("api_key", re.compile(
+        r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}"
+        r"|AKIA[0-9A-Z]{16}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{30,}"
+        r"|sk_(?:live|test)_[0-9a-zA-Z]{16,}|glpat-[\w-]{20,})")),
+    Category("url_password", re.compile(r"(?<=://)[^\s:/@]+:[^\s@/]+(?=@)")),
+    Category("password", re.compile(
+        r"(?i)\b(?:password|passwd|pwd|passphrase|secret|token)\b(?:\s*[:=]\s*|\s+is\s+)(?P<v>\S{4,})")),
+    Category("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")),
+    Category("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")),
+    Category("card_number", re.compile(r"\b(?:\d[ -]?){12,18}\d\b"), _luhn),
+    Category("phone", re.compile(r"(?<![\w+])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?!\w)"), _phone),
+)
+
+
+@dataclass(frozen=True)
+class Scrubbed:
+    """Text with sensitive values masked, and how many of each category were masked."""
+
+    text: str
+    counts: dict[str, int]
+
+
+def scrub(text: str) -> Scrubbed:
+    """Mask every recognised secret or identifier in `text` as `[category]`."""
+    counts: Counter[str] = Counter()
+    for category in CATEGORIES:
+
+        def mask(match: re.Match[str], category: Category = category) -> str:
+            # A pattern with a `v` group masks only that group; its context stays readable.
+            value = "v" if "v" in match.re.groupindex else 0
+            if not category.check(match.group(value)):
+                return match.group(0)
+            counts[category.name] += 1
+            start, end = match.span(value)
+            whole = match.group(0)
+            offset = match.start()
+            return f"{whole[: start - offset]}[{category.name}]{whole[end - offset :]}"
+
+        text = category.pattern.sub(mask, text)
+    return Scrubbed(text=text, counts=dict(counts))

@@ -1,0 +1,26 @@
+"""The graph's state: the conversation, its running summary, and what retrieve found."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
+
+
+class InputState(TypedDict):
+    """What a caller sends: new messages."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class State(InputState, total=False):
+    """The full state checkpointed after every step."""
+
+    summary: str
+    """Running summary of the turns folded out of `messages`."""
+    memories: list[dict[str, Any]]
+    """Memories retrieved for the current turn: key, text, kind, score."""
+    memory_operations: list[dict[str, Any]]
+    """What write_memory did this turn (for the caller and for audits)."""

@@ -1,0 +1,79 @@
+"""Engram's HTTP additions to the LangGraph server: run validation at the boundary.
+
+`langgraph.json` mounts `app`; its middleware sees every request, the server's own routes too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from agent.validation import InvalidRun, validate_run
+
+RUN_PATHS = re.compile(r"^/(?:threads/[^/]+/)?runs(?:/wait|/stream)?/?$")
+MAX_BODY_BYTES = 1_000_000
+
+
+class RunValidation:
+    """Reject a run whose input or context is invalid with a 422 naming the field."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Wrap `app`."""
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Buffer and check run-creating POST bodies; pass everything else through."""
+        if scope["type"] != "http" or scope["method"] != "POST" or not RUN_PATHS.match(
+            scope["path"]
+        ):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > MAX_BODY_BYTES:
+                await _reject(send, 413, f"request body over {MAX_BODY_BYTES} bytes")
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            validate_run(json.loads(body) if body else None)
+        except InvalidRun as err:
+            await _reject(send, 422, str(err))
+            return
+        except (ValueError, RecursionError):
+            pass  # not JSON: the server's own parser answers with its error
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _reject(send: Send, status: int, detail: str) -> None:
+    payload: dict[str, Any] = {"detail": detail}
+    data = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+app = Starlette()
+app.add_middleware(RunValidation)

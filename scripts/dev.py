@@ -1,0 +1,100 @@
+"""Set up Engram's virtualenv if needed, then serve it or test it.
+
+    python3 scripts/dev.py serve   # the LangGraph dev server on the embedded defaults
+    python3 scripts/dev.py test    # lint, type check and the whole test suite
+
+Needs only Python 3.11+. The virtualenv lives in `.venv/`; it is (re)installed when
+pyproject.toml changes, so a re-run starts at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+STAMP = VENV / ".engram-installed"
+PORT = os.environ.get("PORT", "2024")
+# Offline by default: no analytics, no version check, no tracing (and so no LangSmith calls).
+OFFLINE = {
+    "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+    "LANGGRAPH_NO_VERSION_CHECK": "true",
+    "LANGSMITH_TRACING": "false",
+    "HF_HUB_OFFLINE": "1",
+}
+DEV_TOKENS = "dev-alice=alice@local,dev-bob=bob@local"
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"Engram needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted and (BIN / "langgraph").exists():
+        return
+    if not (BIN / "python").exists():
+        print("creating .venv ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    print("installing dependencies into .venv (first run only) ...", flush=True)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def environment() -> dict[str, str]:
+    env = {**os.environ, **OFFLINE}
+    env.setdefault("ENGRAM_DEV_TOKENS", DEV_TOKENS)
+    return env
+
+
+def serve() -> int:
+    env = environment()
+    tokens = [entry.split("=", 1) for entry in env["ENGRAM_DEV_TOKENS"].split(",") if entry]
+    database = "DATABASE_URL" if env.get("DATABASE_URL") else "embedded Postgres in .engram/"
+    model = env.get("MODEL") or "offline responder (set MODEL for a real model)"
+    print(
+        f"\nEngram on http://127.0.0.1:{PORT}  (database: {database}; model: {model})\n"
+        f"  Studio: https://smith.langchain.com/studio/?baseUrl=http://127.0.0.1:{PORT}\n"
+        f"  API docs: http://127.0.0.1:{PORT}/docs\n"
+        "  Bearer tokens: " + ", ".join(f"{t} -> {who}" for t, who in tokens) + "\n",
+        flush=True,
+    )
+    command = [str(BIN / "langgraph"), "dev", "--port", PORT, "--no-browser"]
+    return subprocess.call(command, cwd=ROOT, env=env)
+
+
+def test(extra: list[str]) -> int:
+    env = environment()
+    steps = [
+        [str(BIN / "ruff"), "check", "."],
+        [str(BIN / "mypy")],
+        [str(BIN / "pytest"), *extra],
+    ]
+    for step in steps:
+        print(f"$ {' '.join(Path(step[0]).name if i == 0 else a for i, a in enumerate(step))}",
+              flush=True)
+        if code := subprocess.call(step, cwd=ROOT, env=env):
+            return code
+    return 0
+
+
+def main() -> int:
+    command, extra = (sys.argv[1] if len(sys.argv) > 1 else ""), sys.argv[2:]
+    if command not in {"serve", "test", "setup"}:
+        sys.exit("usage: python3 scripts/dev.py serve | test [pytest args] | setup")
+    ensure_venv()
+    if command == "serve":
+        return serve()
+    if command == "test":
+        return test(extra)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Shared fixtures: a real Postgres database (with pgvector) per test session, dropped afterwards."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from store import embedded
+from store.postgres import DEFAULT_DATA_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh database on the configured Postgres (TEST_DATABASE_URL) or the embedded one."""
+    admin = os.environ.get("TEST_DATABASE_URL") or embedded.ensure_running(
+        ROOT / (os.environ.get("ENGRAM_DATA_DIR") or DEFAULT_DATA_DIR)
+    )
+    name = f"engram_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    info = psycopg.conninfo.conninfo_to_dict(admin)
+    info["dbname"] = name
+    yield psycopg.conninfo.make_conninfo(**info)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def engram_env(database_url: str) -> Iterator[dict[str, str]]:
+    """The environment the service runs with in tests: offline, on the test database."""
+    values = {
+        "DATABASE_URL": database_url,
+        "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+        "LANGGRAPH_NO_VERSION_CHECK": "true",
+        "LANGSMITH_TRACING": "false",
+        "ENGRAM_DEV_TOKENS": "token-alice=alice@acme,token-bob=bob@acme,token-carol=carol@globex",
+        "MODEL": "",
+        "EMBEDDINGS": "",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in values.items():
+            patch.setenv(key, value)
+        patch.delenv("LANGSMITH_API_KEY", raising=False)
+        yield values
+
+
+@pytest.fixture(scope="session")
+async def memory_store(engram_env: dict[str, str]) -> AsyncIterator[Any]:
+    """The service's own store factory, on the test database."""
+    from store.postgres import store
+
+    async with store() as opened:
+        yield opened
+
+
+@pytest.fixture(scope="session")
+async def checkpointer(engram_env: dict[str, str]) -> AsyncIterator[Any]:
+    """The service's own checkpointer factory, on the test database."""
+    from store.postgres import checkpointer as make_checkpointer
+
+    async with make_checkpointer() as opened:
+        yield opened

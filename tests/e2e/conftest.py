@@ -1,0 +1,116 @@
+"""The real `langgraph dev` server, started as a subprocess on a free port, driven by langgraph-sdk."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKENS = {"alice": "token-alice", "bob": "token-bob", "carol": "token-carol"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _config_for(workdir: Path) -> Path:
+    """langgraph.json with its paths made absolute, so the server can run in `workdir`.
+
+    The dev server keeps its thread registry in its working directory: tests get their own.
+    """
+    config = json.loads((ROOT / "langgraph.json").read_text())
+
+    def absolute(path: str) -> str:
+        return str(ROOT / path[2:]) if path.startswith("./") else path
+
+    config["graphs"] = {name: absolute(p) for name, p in config["graphs"].items()}
+    for section in ("checkpointer", "store", "auth"):
+        config[section]["path"] = absolute(config[section]["path"])
+    config["http"]["app"] = absolute(config["http"]["app"])
+    config["dependencies"] = [str(ROOT)]
+    config.pop("env", None)
+    target = workdir / "langgraph.json"
+    target.write_text(json.dumps(config, indent=2))
+    return target
+
+
+class Server:
+    """One `langgraph dev` process; kill() is a SIGKILL, start() brings it back on the same data."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.env = {**os.environ, **env}
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = _config_for(workdir)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "server.log"
+
+    def start(self) -> None:
+        langgraph = Path(sys.executable).parent / "langgraph"
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(langgraph), "dev", "--port", str(self.port), "--no-browser", "--no-reload",
+                 "--config", str(self.config)],
+                cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/ok", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server did not answer /ok in 60 s: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole server process group: no clean shutdown, no flush."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(scope="session")
+def server(
+    engram_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    running = Server(tmp_path_factory.mktemp("server"), engram_env)
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client_for(server: Server) -> Callable[[str], LangGraphClient]:
+    """An SDK client authenticated as one of the test users."""
+
+    def make(user: str) -> LangGraphClient:
+        return get_client(url=server.url, headers={"Authorization": f"Bearer {TOKENS[user]}"})
+
+    return make
