@@ -81,6 +81,22 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError(f"server did not answer /ok in 60 s: {self.log.read_text()[-3000:]}")
 
+    def wait_for_registry_flush(self) -> None:
+        """Wait until the dev server has written its thread registry to disk.
+
+        `langgraph dev` keeps threads and runs in memory and writes them to `.langgraph_api/`
+        every 10 s (checkpoints go to Postgres at once): a SIGKILL loses registry changes made
+        since the last write. The server image keeps its registry in Postgres instead.
+        """
+        registry = self.workdir / ".langgraph_api" / ".langgraph_ops.pckl"
+        since = time.time()
+        deadline = since + 30
+        while time.time() < deadline:
+            if registry.exists() and registry.stat().st_mtime > since:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("the dev server did not write its registry within 30 s")
+
     def kill(self) -> None:
         """SIGKILL the whole server process group: no clean shutdown, no flush."""
         if self.process and self.process.poll() is None:
