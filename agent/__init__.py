@@ -1,0 +1,1 @@
+"""Engram's memory agent: the graph, its nodes, auth and HTTP additions."""

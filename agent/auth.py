@@ -46,7 +46,7 @@ def _lookup(token: str) -> Identity | None:
 
 
 @auth.authenticate
-async def authenticate(authorization: str | None) -> Auth.types.MinimalUserDict:
+async def authenticate(authorization: str | None) -> dict[str, str]:
     """Map `Authorization: Bearer <token>` to a user."""
     if not dev_tokens():
         raise Auth.exceptions.HTTPException(
@@ -74,9 +74,7 @@ def _owner_filter(ctx: Auth.types.AuthContext) -> dict[str, str]:
 
 
 @auth.on.threads.create
-async def on_thread_create(
-    ctx: Auth.types.AuthContext, value: Auth.types.on.threads.create.value
-) -> dict[str, str]:
+async def on_thread_create(ctx: Auth.types.AuthContext, value: Any) -> dict[str, str]:
     """Stamp a new thread with its owner."""
     owner = _owner_filter(ctx)
     metadata = value.setdefault("metadata", {})

@@ -16,7 +16,7 @@ class Context(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     model: str | None = Field(default=None, max_length=200)
-    """Chat model as `provider:name` (e.g. openai:gpt-4.1-mini); empty uses the server's MODEL, or the offline responder when none is set."""
+    """Chat model as `provider:name` (e.g. openai:gpt-4.1-mini); empty: the server's MODEL or offline."""
 
     approval: ApprovalPolicy = "never"
     """When a human must approve memory writes: never, on_change (updates and deletions), or always."""

@@ -18,6 +18,9 @@ _QUESTION = re.compile(
     re.IGNORECASE,
 )
 _CLAUSE_END = r"(?=\s*(?:[.!?;]|,?\s+(?:and|but|because|since)\s+|$))"
+# Rules run on one sentence at a time, so a value may run to its end (and keep the dots of
+# an address or a version number).
+_REST = r"(?P<v>.{%d,%d}?)(?=[.!?;]*$|,?\s+(?:and|but|because)\s+(?:i|my)\b)"
 
 
 @dataclass(frozen=True)
@@ -58,20 +61,21 @@ RULES: tuple[Rule, ...] = (
           "fact", lambda m: "occupation", lambda m: f"The user works as a {_v(m)}.", 0.7),
     _rule(r"\bi(?:'m| am) allergic to\s+(?P<v>[^.!?;,]{1,80})",
           "fact", lambda m: f"allergy {_v(m)}", lambda m: f"The user is allergic to {_v(m)}.", 0.9),
-    _rule(r"\bi (?:really |strongly )?prefer\s+(?P<v>[^.!?;]{1,160})",
+    _rule(r"\bi (?:really |strongly )?prefer\s+" + _REST % (1, 160),
           "preference", lambda m: f"prefers {_v(m)}", lambda m: f"The user prefers {_v(m)}.", 0.7),
-    _rule(r"\bi (?:really )?(?P<verb>like|love|enjoy)\s+(?P<v>[^.!?;]{1,160})",
+    _rule(r"\bi (?:really )?(?P<verb>like|love|enjoy)\s+" + _REST % (1, 160),
           "preference", lambda m: f"likes {_v(m)}",
           lambda m: f"The user {m.group('verb').lower()}s {_v(m)}."),
-    _rule(r"\bi (?:really )?(?:hate|dislike|can't stand|do not like|don't like)\s+(?P<v>[^.!?;]{1,160})",
+    _rule(r"\bi (?:really )?(?:hate|dislike|can't stand|do not like|don't like)\s+" + _REST % (1, 160),
           "preference", lambda m: f"dislikes {_v(m)}", lambda m: f"The user dislikes {_v(m)}."),
     _rule(r"\bmy (?P<attr>(?:favou?rite|preferred) [\w ]{1,40}?) is\s+(?P<v>[^.!?;,]{1,80})",
           "preference", lambda m: normalise(m.group("attr")),
           lambda m: f"The user's {normalise(m.group('attr'))} is {_v(m)}.", 0.7),
-    _rule(r"\b(?:please )?(?P<v>(?:always|never) (?:answer|reply|respond|write|use|call|address)\b[^.!?;]{1,160})",
+    _rule(r"\b(?:please )?(?P<v>(?:always|never) "
+          r"(?:answer|reply|respond|write|use|call|address)\b[^.!?;]{1,160})",
           "procedural", lambda m: normalise(_v(m)), lambda m: f"Instruction from the user: {_v(m)}.",
           0.8),
-    _rule(r"\bremember (?:that )?(?P<v>[^.!?;]{3,300})",
+    _rule(r"\bremember (?:that )?" + _REST % (3, 300),
           "fact", lambda m: normalise(_v(m)), lambda m: f"{_v(m)[:1].upper()}{_v(m)[1:]}.", 0.8),
 )
 

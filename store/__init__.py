@@ -1,0 +1,1 @@
+"""Engram's persistence: embedded Postgres, checkpointer and store factories, embeddings."""

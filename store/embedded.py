@@ -129,11 +129,7 @@ def _start(data_dir: Path, user: pwd.struct_passwd | None) -> None:
 
 
 def _is_running(data_dir: Path, user: pwd.struct_passwd | None) -> bool:
-    result = subprocess.run(
-        [str(bin_dir() / "pg_ctl"), "-D", str(data_dir), "status"],
-        capture_output=True, text=True, **_as_user(user),
-    )
-    return result.returncode == 0
+    return _call([str(bin_dir() / "pg_ctl"), "-D", str(data_dir), "status"], user).returncode == 0
 
 
 def _pg_ctl(data_dir: Path, user: pwd.struct_passwd | None, *args: str) -> None:
@@ -141,7 +137,7 @@ def _pg_ctl(data_dir: Path, user: pwd.struct_passwd | None, *args: str) -> None:
 
 
 def _run(cmd: list[str], user: pwd.struct_passwd | None = None) -> None:
-    result = subprocess.run(cmd, capture_output=True, text=True, **_as_user(user))
+    result = _call(cmd, user)
     if result.returncode != 0:
         raise EmbeddedPostgresError(
             f"`{Path(cmd[0]).name} {' '.join(cmd[1:3])}...` failed ({result.returncode}): "
@@ -149,10 +145,12 @@ def _run(cmd: list[str], user: pwd.struct_passwd | None = None) -> None:
         )
 
 
-def _as_user(user: pwd.struct_passwd | None) -> dict[str, object]:
+def _call(cmd: list[str], user: pwd.struct_passwd | None) -> subprocess.CompletedProcess[str]:
+    """Run `cmd`, as `user` when given (dropping root's groups; cwd / so any user can enter it)."""
     if user is None:
-        return {}
-    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [], "cwd": "/"}
+        return subprocess.run(cmd, capture_output=True, text=True)
+    return subprocess.run(cmd, capture_output=True, text=True, user=user.pw_uid,
+                          group=user.pw_gid, extra_groups=[], cwd="/")
 
 
 def _check_reachable(data_dir: Path, user: pwd.struct_passwd) -> None:

@@ -142,7 +142,7 @@ def configured_model() -> EmbeddingModel:
 async def checkpointer() -> AsyncIterator[AsyncPostgresSaver]:
     """Tier 1: every step of every thread, checkpointed in Postgres."""
     async with connection_pool(await database_url()) as pool:
-        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        saver = AsyncPostgresSaver(pool)
         await saver.setup()
         yield saver
 
@@ -154,6 +154,6 @@ async def store() -> AsyncIterator[AsyncPostgresStore]:
     async with connection_pool(await database_url()) as pool:
         await require_pgvector(pool)
         await require_dims(pool, model)
-        memory_store = AsyncPostgresStore(pool, index=model.index_config())  # type: ignore[arg-type]
+        memory_store = AsyncPostgresStore(pool, index=model.index_config())
         await memory_store.setup()
         yield memory_store

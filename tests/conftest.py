@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +18,32 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    """A fresh database on the configured Postgres (TEST_DATABASE_URL) or the embedded one."""
+def new_database() -> Iterator[Callable[[], str]]:
+    """Make fresh databases on TEST_DATABASE_URL's Postgres or the embedded one; drop them after."""
     admin = os.environ.get("TEST_DATABASE_URL") or embedded.ensure_running(
         ROOT / (os.environ.get("ENGRAM_DATA_DIR") or DEFAULT_DATA_DIR)
     )
-    name = f"engram_test_{uuid.uuid4().hex[:12]}"
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"engram_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        info = psycopg.conninfo.conninfo_to_dict(admin)
+        info["dbname"] = name
+        return psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
+
+    yield make
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(admin)
-    info["dbname"] = name
-    yield psycopg.conninfo.make_conninfo(**info)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for name in made:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(new_database: Callable[[], str]) -> str:
+    """The session's database, which the service under test uses."""
+    return new_database()
 
 
 @pytest.fixture(scope="session")

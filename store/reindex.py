@@ -1,0 +1,61 @@
+"""Re-embed every memory with the configured embedding model: `python -m store.reindex`.
+
+Needed when EMBEDDINGS changes to a model of another vector size: the store refuses to start on
+a mismatch rather than mix vectors of two models. This resizes the vector column, rebuilds the
+HNSW index, and re-puts every item through AsyncPostgresStore so the library embeds it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from langgraph.store.base import Item, PutOp
+from langgraph.store.postgres import AsyncPostgresStore
+
+from store.embeddings import EmbeddingModel
+from store.postgres import configured_model, connection_pool, database_url, require_pgvector
+
+PAGE = 500
+
+
+async def reindex(url: str, model: EmbeddingModel) -> int:
+    """Resize the vectors to `model.dims`, re-embed every item, return how many."""
+    async with connection_pool(url) as pool:
+        await require_pgvector(pool)
+        async with pool.connection() as conn, conn.transaction():
+            await conn.execute("DROP INDEX IF EXISTS store_vectors_embedding_idx")
+            await conn.execute("DELETE FROM store_vectors")
+            await conn.execute(
+                f"ALTER TABLE store_vectors ALTER COLUMN embedding TYPE vector({int(model.dims)})"
+            )
+            # The same index the library's migration creates, at the new size.
+            await conn.execute(
+                "CREATE INDEX store_vectors_embedding_idx ON store_vectors "
+                "USING hnsw (embedding vector_cosine_ops)"
+            )
+        store = AsyncPostgresStore(pool, index=model.index_config())
+        await store.setup()
+        count = 0
+        for namespace in await store.alist_namespaces(limit=1_000_000):
+            # Read the whole namespace first: each re-put moves an item in the listing order.
+            items: list[Item] = []
+            while page := await store.asearch(namespace, limit=PAGE, offset=len(items)):
+                items += page
+            puts = [PutOp(namespace, i.key, i.value) for i in items if i.namespace == namespace]
+            for start in range(0, len(puts), PAGE):
+                await store.abatch(puts[start : start + PAGE])
+            count += len(puts)
+        return count
+
+
+async def main() -> int:
+    """Re-embed the memories of DATABASE_URL (or the embedded Postgres) with EMBEDDINGS."""
+    model = configured_model()
+    count = await reindex(await database_url(), model)
+    print(f"re-embedded {count} memories with {model.name} ({model.dims}-d)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,59 @@
+"""Honest test doubles: only for what cannot run offline (a hosted chat model)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langgraph.runtime import Runtime, ServerInfo
+from langgraph.store.base import BaseStore
+
+from agent.context import Context
+
+
+class RecordingChatModel(BaseChatModel):
+    """Answers with scripted replies, in order, and records every prompt it was given."""
+
+    replies: list[str]
+    seen: list[list[BaseMessage]] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "recording-fake"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if len(self.seen) >= len(self.replies):
+            raise AssertionError(f"unexpected model call #{len(self.seen) + 1}: {messages}")
+        self.seen.append(list(messages))
+        reply = AIMessage(content=self.replies[len(self.seen) - 1])
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+class User(dict[str, Any]):
+    """What the server hands a run as its authenticated user (identity plus our claims)."""
+
+    @property
+    def identity(self) -> str:
+        return str(self["identity"])
+
+
+def new_user(org: str = "acme") -> User:
+    return User(identity=f"user-{uuid.uuid4().hex[:8]}", org_id=org)
+
+
+def runtime_for(
+    store: BaseStore | None, user: User | None = None, **context: Any
+) -> Runtime[Context]:
+    """A node's runtime as the server builds it: context, store and the calling user."""
+    server_info = ServerInfo(assistant_id="a", graph_id="memory_agent", user=user)  # type: ignore[arg-type]
+    return Runtime(context=Context(**context), store=store, server_info=server_info)

@@ -1,0 +1,62 @@
+"""The persistence factories fail at startup with the fix, and the offline model is the real one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from store import postgres
+from store.embeddings import (
+    MINILM_DIMS,
+    EmbeddingModel,
+    EmbeddingsConfigError,
+    load_embedding_model,
+)
+
+
+async def test_an_unreachable_database_names_itself_and_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://engram:secretpw@127.0.0.1:9/engram")
+    with pytest.raises(postgres.DatabaseError) as failure:
+        async with postgres.checkpointer():
+            pass
+    message = str(failure.value)
+    assert "cannot reach Postgres at postgresql://engram:***@127.0.0.1:9/engram" in message
+    assert "secretpw" not in message and "DATABASE_URL" in message
+
+
+async def test_a_store_built_for_another_dimension_is_refused(
+    memory_store: Any, database_url: str
+) -> None:
+    other = EmbeddingModel("openai:text-embedding-3-small", 1536, memory_store.embeddings)
+    async with postgres.connection_pool(database_url) as pool:
+        assert await postgres.stored_dims(pool) == MINILM_DIMS
+        await postgres.require_pgvector(pool)
+        with pytest.raises(postgres.DatabaseError, match="holds 384-d vectors but EMBEDDINGS="
+                           "openai:text-embedding-3-small gives 1536-d"):
+            await postgres.require_dims(pool, other)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("gpt", "is not `provider:model`"), ("someprovider:model-x", "needs the `langchain` package")],
+)
+def test_unusable_embedding_settings_say_what_to_set(name: str, message: str) -> None:
+    with pytest.raises(EmbeddingsConfigError, match=message):
+        load_embedding_model(name)
+
+
+def test_the_offline_model_gives_normalised_384_d_vectors_that_carry_meaning() -> None:
+    model = load_embedding_model(None)
+    vectors = np.array(model.embeddings.embed_documents(
+        ["I prefer Python over TypeScript", "Which programming language do I like?",
+         "The cat sleeps on the windowsill"]))
+    assert vectors.shape == (3, MINILM_DIMS)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    similarity = vectors @ vectors.T
+    assert similarity[0, 1] > similarity[0, 2] + 0.2
+    assert model.embeddings.embed_query("I prefer Python over TypeScript") == pytest.approx(
+        vectors[0].tolist(), abs=1e-5)
