@@ -19,7 +19,7 @@ def needs_approval(policy: ApprovalPolicy, operation: MemoryOperation) -> bool:
     """Whether `policy` asks a human before this operation is applied."""
     if operation.action == "noop" or policy == "never":
         return False
-    return policy == "always" or operation.action == "update"
+    return policy == "always" or operation.action in ("update", "supersede", "delete")
 
 
 def request(operations: Sequence[MemoryOperation]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 from langgraph_sdk import Auth
 
 from agent.memory import Identity, memory_namespace
+from agent.scrub import scrub_value
 
 auth = Auth()
 
@@ -107,6 +108,10 @@ async def on_store(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> bool:
     """Confine every store access to the caller's own memory namespace."""
     own = memory_namespace(_caller(ctx))
     namespace = tuple(value.get("namespace") or ())
+    if isinstance(value.get("value"), dict):
+        # Writes through the HTTP API are scrubbed like the graph's own.
+        cleaned, counts = scrub_value(value["value"])
+        value["value"] = {**cleaned, "scrubbed": counts} if counts else cleaned
     if namespace[: len(own)] == own:
         return True
     if own[: len(namespace)] == namespace:

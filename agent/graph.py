@@ -1,28 +1,39 @@
 """The memory agent's topology: summarize -> retrieve -> agent -> write_memory.
 
-The checkpointer (tier 1) and the store (tier 2) are not compiled in: the server provides them
-from the factories that langgraph.json names (store/postgres.py).
+write_memory hands the operations the approval policy gates to approve_memory, which pauses the
+run for a human (an interrupt). The checkpointer (tier 1) and the store (tier 2) are not compiled
+in: the server provides them from the factories that langgraph.json names (store/postgres.py).
 """
+
+from typing import Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
 
 from agent.context import Context
-from agent.nodes import agent, retrieve, summarize, write_memory
+from agent.nodes import agent, approve_memory, retrieve, summarize, write_memory
 from agent.state import InputState, State
 
 # Store and model calls may fail transiently (a restarted database, a rate limit).
 TRANSIENT = RetryPolicy(max_attempts=3, initial_interval=0.2)
+
+
+def route_after_write_memory(state: State) -> Literal["approve_memory", "__end__"]:
+    """Ask a human when write_memory left operations pending approval."""
+    return "approve_memory" if state.get("pending_memory_operations") else "__end__"
+
 
 builder = StateGraph(State, input_schema=InputState, context_schema=Context)
 builder.add_node(summarize, retry_policy=TRANSIENT)
 builder.add_node(retrieve, retry_policy=TRANSIENT)
 builder.add_node(agent, retry_policy=TRANSIENT)
 builder.add_node(write_memory, retry_policy=TRANSIENT)
+builder.add_node(approve_memory, retry_policy=TRANSIENT)
 builder.add_edge(START, "summarize")
 builder.add_edge("summarize", "retrieve")
 builder.add_edge("retrieve", "agent")
 builder.add_edge("agent", "write_memory")
-builder.add_edge("write_memory", END)
+builder.add_conditional_edges("write_memory", route_after_write_memory)
+builder.add_edge("approve_memory", END)
 
 graph = builder.compile(name="memory_agent")

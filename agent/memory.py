@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 MemoryKind = Literal["preference", "fact", "procedural", "feedback", "summary"]
 MEMORY_ROOT = "memories"
+LEDGER_ROOT = "memory_ledger"
 SHARED = "shared"
 _KEY_NAMESPACE = uuid.UUID("6f1c1d2e-4a57-4f0e-9d55-0c2b3b1e7a10")
 
@@ -31,6 +32,11 @@ LOCAL = Identity(user_id="local", org_id="local")
 def memory_namespace(identity: Identity) -> tuple[str, str, str]:
     """The store namespace of a user's memories; the only place this tuple is built."""
     return (MEMORY_ROOT, identity.org_id, identity.user_id)
+
+
+def ledger_namespace(identity: Identity) -> tuple[str, str, str]:
+    """Where the turns whose memory operations were applied are recorded (not searchable)."""
+    return (LEDGER_ROOT, identity.org_id, identity.user_id)
 
 
 def shared_namespace(org_id: str) -> tuple[str, str, str]:
@@ -68,6 +74,8 @@ class MemoryCandidate(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
     importance: float = Field(default=0.5, ge=0.0, le=1.0)
     confidence: float = Field(default=0.8, ge=0.0, le=1.0)
+    forget: bool = False
+    """The user asked to forget this (the memory matching it is deleted)."""
 
 
 class Source(BaseModel):
@@ -92,4 +100,10 @@ class MemoryValue(BaseModel):
     scrubbed: dict[str, int] = Field(default_factory=dict)
     """How many values of each category were masked before storage (never the values)."""
     history: list[dict[str, Any]] = Field(default_factory=list)
-    """Earlier texts of this memory, oldest first, with when they were replaced."""
+    """Earlier texts of this memory, oldest first, with when and why they were replaced."""
+    supersedes: list[str] = Field(default_factory=list)
+    """Keys of the contradicted memories this one replaced (kept as history items)."""
+    invalid_at: str | None = None
+    """When a later statement contradicted this memory; set only on history items."""
+    superseded_by: str | None = None
+    """Key of the memory that replaced this one; set only on history items."""

@@ -24,3 +24,17 @@ New turns:
 {turns}
 
 Answer with the updated summary only."""
+
+EXTRACT_PROMPT = """You maintain a long-term memory of a user. From the user's latest message,
+extract what is worth remembering about them across conversations: preferences, facts about their
+life, instructions on how to answer them (procedural), and feedback on answers. Ignore questions,
+small talk and anything said about other people only. If the user asks to forget something, or says
+something is no longer true, return it with forget=true. Give each memory a short `subject` naming
+what it is about ("home location", "choice between tea and coffee"); reuse the subject of a stored
+memory when the message updates or contradicts it. Write `text` as a statement about "the user".
+
+Stored memories that may be related:
+{memories}
+
+The user's latest message:
+{message}"""

@@ -1,24 +1,64 @@
 """Reconcile candidate memories with what is stored, then apply the result idempotently.
 
-A candidate's key comes from its subject, so the plan for a turn is a pure function of the turn
-and the store: running it again (retry, replay, fork) finds the memory already there and plans a
-no-op, and a no-op writes nothing.
+For each candidate the plan is one of:
+- add: nothing like it is stored;
+- update: the memory of the same subject says the same thing in other words;
+- supersede: the memory of the same subject is contradicted; the old text is kept as a history
+  item (`invalid_at`, `superseded_by`) and leaves retrieval, the new one takes its key;
+- delete: the user asked to forget it;
+- noop: already stored (same subject and text, or another subject in near-identical words), or the
+  stored memory is more confident than the new statement.
+Keys come from the owner and the subject, so the plan for a turn is a pure function of the turn and
+the store: running it again (retry, replay, fork) finds the result already there, plans no-ops, and
+a no-op writes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from langgraph.store.base import BaseStore, Item
+from langgraph.store.base import BaseStore, Item, SearchItem
 from pydantic import BaseModel, ConfigDict
 
 from agent.memory import MemoryCandidate, MemoryValue, Source, memory_key, normalise
 from agent.scrub import scrub
 
-Action = Literal["add", "update", "noop"]
+Action = Literal["add", "update", "supersede", "delete", "noop"]
+
+# Cosine similarities between a candidate's text and stored texts (all-MiniLM-L6-v2 scale).
+SAME_MEANING = 0.85
+"""A stored memory of the same subject this close is reworded in place, not contradicted."""
+REFINES = 0.7
+"""A new text that keeps every word of the stored one and adds detail refines it (update)."""
+DUPLICATE = 0.9
+"""A stored memory of another subject this close is the same statement: nothing to add."""
+FORGET_MATCH = 0.5
+"""A "forget ..." request deletes the closest memory when no memory has its subject."""
+NEAR = 5
+_WORD = re.compile(r"[a-z0-9']+")
+_NEGATIVE = {"not", "no", "never", "dislikes", "hates", "doesn't", "don't", "isn't", "longer"}
+
+
+def same_fact(old: str, new: str, similarity: float) -> bool:
+    """Whether `new` restates `old` (a rewording or refinement) rather than contradicting it.
+
+    Embeddings score "prefers Python over Go" and "prefers Go over Python" as near-identical, and
+    "likes X" close to "dislikes X": a restatement must also keep the polarity and the order of
+    the words the two texts share.
+    """
+    old_words, new_words = _WORD.findall(old.lower()), _WORD.findall(new.lower())
+    if (_NEGATIVE & set(old_words)) != (_NEGATIVE & set(new_words)):
+        return False
+    if similarity >= REFINES and set(old_words) < set(new_words):
+        return True  # a refinement: "name is Ada" -> "name is Ada Lovelace"
+    if similarity < SAME_MEANING:
+        return False
+    shared = set(old_words) & set(new_words)
+    return [w for w in old_words if w in shared] == [w for w in new_words if w in shared]
 
 
 class MemoryOperation(BaseModel):
@@ -33,6 +73,7 @@ class MemoryOperation(BaseModel):
     subject: str
     text: str
     previous_text: str | None = None
+    reason: str
     importance: float
     confidence: float
     scrubbed: dict[str, int] = {}
@@ -47,32 +88,73 @@ def scrubbed_candidate(candidate: MemoryCandidate) -> tuple[MemoryCandidate, dic
     return candidate.model_copy(update={"text": text.text, "subject": subject.text}), counts
 
 
-def _decide(candidate: MemoryCandidate, existing: Item | None) -> tuple[Action, str | None]:
-    if existing is None:
-        return "add", None
-    previous = str(existing.value.get("text", ""))
-    same = normalise(previous) == normalise(candidate.text)
-    return ("noop" if same else "update"), previous
+def is_current(item: Item) -> bool:
+    """Whether a stored memory is in force (not a superseded history item)."""
+    return not item.value.get("invalid_at")
+
+
+def _decide(
+    candidate: MemoryCandidate, key: str, existing: Item | None, near: Sequence[SearchItem]
+) -> tuple[Action, Item | None, str]:
+    """The action for one candidate, the stored item it acts on, and why."""
+    current = [item for item in near if is_current(item)]
+    if candidate.forget:
+        target = existing or next(
+            (item for item in current if (item.score or 0.0) >= FORGET_MATCH), None
+        )
+        if target is None:
+            return "noop", None, "nothing stored matches what the user asked to forget"
+        return "delete", target, "the user asked to forget it"
+    if existing is not None:
+        if normalise(str(existing.value.get("text", ""))) == normalise(candidate.text):
+            return "noop", existing, "already stored"
+        # The newer statement wins a contradiction: facts about people change (moves, jobs,
+        # tastes) and the latest explicit statement is the best evidence of the present. The
+        # exception is a newer statement made with less confidence, which must not overwrite a
+        # firm one ("I might prefer tea" does not undo "I prefer coffee").
+        if candidate.confidence < float(existing.value.get("confidence", 0.0)):
+            return "noop", existing, "the stored memory is more confident than the new statement"
+        similarity = next((item.score or 0.0 for item in near if item.key == key), 0.0)
+        if same_fact(str(existing.value.get("text", "")), candidate.text, similarity):
+            return "update", existing, "the same fact in other words"
+        return "supersede", existing, "the new statement contradicts the stored one"
+    duplicate = next(
+        (item for item in current
+         if (item.score or 0.0) >= DUPLICATE and item.value.get("kind") == candidate.kind),
+        None,
+    )
+    if duplicate is not None:
+        return "noop", duplicate, "already stored in other words"
+    return "add", None, "new"
 
 
 async def plan(
     store: BaseStore, namespace: tuple[str, ...], candidates: Sequence[MemoryCandidate]
 ) -> list[MemoryOperation]:
-    """Decide add / update / no-op for each candidate against the stored memory of its subject."""
+    """Decide what each candidate does to the store: by its subject's key and its near memories."""
     cleaned = [scrubbed_candidate(c) for c in candidates]
     keys = [memory_key(namespace, c.kind, c.subject) for c, _ in cleaned]
-    found = await asyncio.gather(*(store.aget(namespace, key) for key in keys))
+    # One round: the store batches these gets and searches (and embeds the queries together).
+    found, near = await asyncio.gather(
+        asyncio.gather(*(store.aget(namespace, key) for key in keys)),
+        asyncio.gather(*(store.asearch(namespace, query=c.text, limit=NEAR) for c, _ in cleaned)),
+    )
     operations = []
-    for (candidate, counts), key, existing in zip(cleaned, keys, found, strict=True):
-        action, previous = _decide(candidate, existing)
-        operations.append(
-            MemoryOperation(
-                id=f"{action}:{key}", action=action, key=key, kind=candidate.kind,
-                subject=candidate.subject, text=candidate.text, previous_text=previous,
-                importance=candidate.importance, confidence=candidate.confidence, scrubbed=counts,
-            )
-        )
-    return operations
+    for (candidate, counts), key, existing, close in zip(cleaned, keys, found, near, strict=True):
+        action, target, reason = _decide(candidate, key, existing, close)
+        target_key = target.key if target is not None else key
+        operations.append(MemoryOperation(
+            id=f"{action}:{target_key}", action=action, key=target_key, kind=candidate.kind,
+            subject=candidate.subject, text=candidate.text, reason=reason,
+            previous_text=str(target.value.get("text")) if target is not None else None,
+            importance=candidate.importance, confidence=candidate.confidence, scrubbed=counts,
+        ))
+    return _one_per_key(operations)
+
+
+def _one_per_key(operations: list[MemoryOperation]) -> list[MemoryOperation]:
+    """Keep the last operation on each key (two candidates may resolve to the same memory)."""
+    return list({op.key: op for op in operations}.values())
 
 
 def edited(operation: MemoryOperation, text: str) -> MemoryOperation:
@@ -84,34 +166,48 @@ def edited(operation: MemoryOperation, text: str) -> MemoryOperation:
     return operation.model_copy(update={"text": cleaned.text, "scrubbed": counts})
 
 
+def history_key(namespace: tuple[str, ...], key: str, text: str) -> str:
+    """The key of a superseded text of memory `key` (deterministic, so replays do not repeat it)."""
+    return memory_key(namespace, "history", f"{key} {text}")
+
+
 async def apply(
     store: BaseStore,
     namespace: tuple[str, ...],
     operations: Sequence[MemoryOperation],
     source: Source,
 ) -> None:
-    """Write the adds and updates; no-ops touch nothing.
+    """Write the plan. No-ops touch nothing; applying the same plan twice changes nothing more.
 
-    Only updates read the stored item again (for its history): between planning and applying a
-    human may have taken hours to approve.
+    Updates and supersessions read their item again: between planning and applying a human may
+    have taken hours to approve.
     """
-    updates = [op for op in operations if op.action == "update"]
+    changing = [op for op in operations if op.action in ("update", "supersede")]
     current = dict(zip(
-        (op.key for op in updates),
-        await asyncio.gather(*(store.aget(namespace, op.key) for op in updates)),
+        (op.key for op in changing),
+        await asyncio.gather(*(store.aget(namespace, op.key) for op in changing)),
         strict=True,
     ))
     now = datetime.now(UTC).isoformat()
-    puts = []
+    writes: list[Any] = []
     for op in operations:
         existing = current.get(op.key)
         if op.action == "noop" or (
-            existing is not None and normalise(existing.value.get("text", "")) == normalise(op.text)
+            existing is not None and normalise(str(existing.value.get("text", ""))) == normalise(op.text)
         ):
             continue
-        value = _value(op, existing.value if existing else None, source, now)
-        puts.append(store.aput(namespace, op.key, value))
-    await asyncio.gather(*puts)
+        if op.action == "delete":
+            writes.append(store.adelete(namespace, op.key))
+            continue
+        previous = existing.value if existing is not None else None
+        if op.action == "supersede" and previous is not None:
+            old_key = history_key(namespace, op.key, str(previous.get("text", "")))
+            writes.append(store.aput(namespace, old_key, {
+                **previous, "invalid_at": now, "superseded_by": op.key,
+            }))
+            previous = {**previous, "supersedes": [*previous.get("supersedes", []), old_key]}
+        writes.append(store.aput(namespace, op.key, _value(op, previous, source, now)))
+    await asyncio.gather(*writes)
 
 
 def _value(
@@ -119,11 +215,12 @@ def _value(
 ) -> dict[str, Any]:
     history = list(existing.get("history", [])) if existing else []
     if existing:
-        history.append({"text": existing.get("text"), "until": now,
+        history.append({"text": existing.get("text"), "until": now, "reason": op.reason,
                         "source": existing.get("source")})
     return MemoryValue(
         text=op.text, kind=op.kind,  # type: ignore[arg-type]
         subject=op.subject, importance=op.importance, confidence=op.confidence,
         source=source, created_at=str(existing.get("created_at", now)) if existing else now,
         updated_at=now, scrubbed=op.scrubbed, history=history,
-    ).model_dump(mode="json")
+        supersedes=list(existing.get("supersedes", [])) if existing else [],
+    ).model_dump(mode="json", exclude_none=True)

@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def _luhn(digits: str) -> bool:
@@ -86,3 +87,21 @@ def scrub(text: str) -> Scrubbed:
 
         text = category.pattern.sub(mask, text)
     return Scrubbed(text=text, counts=dict(counts))
+
+
+def scrub_value(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
+    """A copy of a JSON value with every string in it scrubbed, and the counts."""
+    counts: Counter[str] = Counter()
+
+    def clean(node: Any) -> Any:
+        if isinstance(node, str):
+            result = scrub(node)
+            counts.update(result.counts)
+            return result.text
+        if isinstance(node, dict):
+            return {key: clean(item) for key, item in node.items()}
+        if isinstance(node, list):
+            return [clean(item) for item in node]
+        return node
+
+    return clean(value), dict(counts)

@@ -24,3 +24,5 @@ class State(InputState, total=False):
     """Memories retrieved for the current turn: key, text, kind, score."""
     memory_operations: list[dict[str, Any]]
     """What write_memory did this turn (for the caller and for audits)."""
+    pending_memory_operations: list[dict[str, Any]]
+    """Operations waiting for a human's approval (approve_memory)."""

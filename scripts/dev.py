@@ -2,6 +2,7 @@
 
     python3 scripts/dev.py serve   # the LangGraph dev server on the embedded defaults
     python3 scripts/dev.py test    # lint, type check and the whole test suite
+    python3 scripts/dev.py stop-db # stop the embedded Postgres (it outlives the server)
 
 Needs only Python 3.11+. The virtualenv lives in `.venv/`; it is (re)installed when
 pyproject.toml changes, so a re-run starts at once.
@@ -14,6 +15,7 @@ import os
 import subprocess
 import sys
 import venv
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,16 +86,21 @@ def test(extra: list[str]) -> int:
     return 0
 
 
+def stop_db() -> int:
+    code = "from pathlib import Path; from store import embedded, postgres; " \
+        "import os; embedded.stop(Path(os.environ.get('ENGRAM_DATA_DIR') or postgres.DEFAULT_DATA_DIR))"
+    return subprocess.call([str(BIN / "python"), "-c", code], cwd=ROOT, env=environment())
+
+
 def main() -> int:
     command, extra = (sys.argv[1] if len(sys.argv) > 1 else ""), sys.argv[2:]
-    if command not in {"serve", "test", "setup"}:
-        sys.exit("usage: python3 scripts/dev.py serve | test [pytest args] | setup")
+    commands: dict[str, Callable[[], int]] = {
+        "serve": serve, "test": lambda: test(extra), "stop-db": stop_db, "setup": lambda: 0,
+    }
+    if command not in commands:
+        sys.exit("usage: python3 scripts/dev.py serve | test [pytest args] | stop-db | setup")
     ensure_venv()
-    if command == "serve":
-        return serve()
-    if command == "test":
-        return test(extra)
-    return 0
+    return commands[command]()
 
 
 if __name__ == "__main__":

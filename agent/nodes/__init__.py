@@ -3,6 +3,6 @@
 from agent.nodes.agent import agent
 from agent.nodes.retrieve import retrieve
 from agent.nodes.summarize import summarize
-from agent.nodes.write_memory import write_memory
+from agent.nodes.write_memory import approve_memory, write_memory
 
-__all__ = ["agent", "retrieve", "summarize", "write_memory"]
+__all__ = ["agent", "approve_memory", "retrieve", "summarize", "write_memory"]

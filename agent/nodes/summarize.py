@@ -59,16 +59,17 @@ def extractive_summary(previous: str, folded: Sequence[AnyMessage], budget: int)
 
 async def summarize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Fold the oldest turns into the running summary when the messages exceed the budget."""
-    messages, budget = state["messages"], context_of(runtime).max_context_tokens
+    context = context_of(runtime)
+    messages, budget = state["messages"], context.max_context_tokens
     if count_tokens_approximately(messages) <= budget:
         return {}
     fold = fold_point(messages, budget)
     if fold == 0:
         return {}
     folded, previous = messages[:fold], state.get("summary", "")
-    if models.configured_model_name(context_of(runtime).model):
+    if models.configured_model_name(context.model):
         turns = "\n".join(f"{m.type}: {m.text}" for m in folded if m.text.strip())
-        reply = await models.load_chat_model(context_of(runtime).model).ainvoke(
+        reply = await models.load_chat_model(context.model).ainvoke(
             SUMMARIZE_PROMPT.format(summary=previous or "(none)", turns=turns)
         )
         summary = reply.text.strip()

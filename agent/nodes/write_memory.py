@@ -1,4 +1,9 @@
-"""write_memory: extract memories from the turn, reconcile them, ask where policy says, store."""
+"""write_memory: extract memories from the turn, reconcile them with the store, write them.
+
+Operations the run's approval policy gates are not written here: they go to `approve_memory`,
+which asks a human. Splitting the two keeps the approval deterministic: on resume only the
+approval node runs again, over the plan saved in the checkpoint, never a new extraction.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +12,72 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agent import approval, reconcile
+from agent import approval, ledger, models, reconcile
 from agent.context import Context, context_of
 from agent.extract import extract_candidates
-from agent.memory import Source, identity_of, memory_namespace
+from agent.extract_llm import llm_candidates
+from agent.memory import MemoryCandidate, Source, identity_of, memory_namespace
 from agent.nodes.common import last_user_message, require_store, thread_and_run
+from agent.reconcile import MemoryOperation
 from agent.state import State
 
 
-async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Store what the user's latest message stated about them; safe to run again."""
+def _source(state: State, runtime: Runtime[Context]) -> Source:
     message = last_user_message(state["messages"])
-    candidates = extract_candidates(message.text) if message else []
-    if not candidates:
-        return {"memory_operations": []}
-    store = require_store(runtime)
-    namespace = memory_namespace(identity_of(runtime))
-    operations = await reconcile.plan(store, namespace, candidates)
-    gated = [op for op in operations if approval.needs_approval(context_of(runtime).approval, op)]
-    allowed = [op for op in operations if op not in gated]
-    if gated:
-        # On resume the node runs again from the top: the plan is recomputed (same ids, since
-        # keys are deterministic) and interrupt() returns the human's reply instead of pausing.
-        allowed += approval.decide(gated, interrupt(approval.request(gated)))
     thread_id, run_id = thread_and_run(runtime)
-    source = Source(thread_id=thread_id, run_id=run_id, message_id=message.id if message else None)
-    await reconcile.apply(store, namespace, allowed, source)
-    applied = {op.id: op for op in allowed}
+    return Source(thread_id=thread_id, run_id=run_id, message_id=message.id if message else None)
+
+
+def _report(operations: list[MemoryOperation], status: str) -> list[dict[str, Any]]:
+    return [{"id": op.id, "action": op.action, "key": op.key, "text": op.text,
+             "reason": op.reason, "status": status} for op in operations]
+
+
+async def _candidates(text: str, state: State, runtime: Runtime[Context]) -> list[MemoryCandidate]:
+    """From the chat model when one is configured, else from the offline rules."""
+    context = context_of(runtime)
+    if models.configured_model_name(context.model):
+        model = models.load_chat_model(context.model)
+        return await llm_candidates(model, text, state.get("memories", []))
+    return extract_candidates(text)
+
+
+async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Store what the user's latest message said about them, once per message."""
+    message = last_user_message(state["messages"])
+    if message is None:
+        return {"memory_operations": [], "pending_memory_operations": []}
+    store, identity = require_store(runtime), identity_of(runtime)
+    if (done := await ledger.applied_operations(store, identity, message.id)) is not None:
+        replayed = [{**op, "action": "noop", "reason": "this turn was already applied",
+                     "status": "replayed"} for op in done]
+        return {"memory_operations": replayed, "pending_memory_operations": []}
+    candidates = await _candidates(message.text, state, runtime)
+    namespace = memory_namespace(identity)
+    operations = await reconcile.plan(store, namespace, candidates) if candidates else []
+    gated = [op for op in operations
+             if approval.needs_approval(context_of(runtime).approval, op)]
+    now = [op for op in operations if op not in gated]
+    await reconcile.apply(store, namespace, now, _source(state, runtime))
+    report = _report(now, "applied") + _report(gated, "pending approval")
+    await ledger.record(store, identity, message.id, report)
     return {
-        "memory_operations": [
-            {"id": op.id, "action": op.action, "key": op.key,
-             "text": applied[op.id].text if op.id in applied else op.text,
-             "status": "applied" if op.id in applied else "rejected"}
-            for op in operations
-        ]
+        "memory_operations": _report(now, "applied"),
+        "pending_memory_operations": [op.model_dump(mode="json") for op in gated],
     }
+
+
+async def approve_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Ask a human about the gated operations, then write what they let through."""
+    pending = [MemoryOperation.model_validate(op)
+               for op in state.get("pending_memory_operations", [])]
+    approved = approval.decide(pending, interrupt(approval.request(pending)))
+    store, identity = require_store(runtime), identity_of(runtime)
+    await reconcile.apply(store, memory_namespace(identity), approved, _source(state, runtime))
+    chosen = {op.id for op in approved}
+    decided = _report(approved, "applied") + _report(
+        [op for op in pending if op.id not in chosen], "rejected")
+    report = [*state.get("memory_operations", []), *decided]
+    message = last_user_message(state["messages"])
+    await ledger.record(store, identity, message.id if message else None, report)
+    return {"memory_operations": report, "pending_memory_operations": []}

@@ -47,7 +47,7 @@ async def test_the_approval_gate_pauses_and_approve_stores(client_for: Clients) 
     paused = await say(bob, thread["thread_id"], "I live in Lisbon.", approval="always")
 
     state = await bob.threads.get_state(thread["thread_id"])
-    assert state["next"] == ["write_memory"]
+    assert state["next"] == ["approve_memory"]
     (interrupt,) = state["tasks"][0]["interrupts"]
     (operation,) = interrupt["value"]["operations"]
     assert operation["text"] == "The user lives in Lisbon."
@@ -68,7 +68,7 @@ async def test_rejecting_at_the_gate_stores_nothing(client_for: Clients) -> None
     thread = await bob.threads.create()
     before = await all_memories(bob)
     await say(bob, thread["thread_id"], "I am allergic to peanuts.", approval="always")
-    assert (await bob.threads.get_state(thread["thread_id"]))["next"] == ["write_memory"]
+    assert (await bob.threads.get_state(thread["thread_id"]))["next"] == ["approve_memory"]
 
     resumed = await bob.runs.wait(
         thread["thread_id"], "memory_agent", command={"resume": "reject"},

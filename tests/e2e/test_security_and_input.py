@@ -111,3 +111,15 @@ async def test_bad_input_gets_a_clear_error_and_changes_nothing(
     assert state["values"] == {} or not state["values"].get("messages")
     assert await carol.threads.get_history(thread["thread_id"]) == []
     assert await all_memories(carol) == memories
+
+
+async def test_values_written_through_the_store_api_are_scrubbed(client_for: Clients) -> None:
+    alice = client_for("alice")
+    await alice.store.put_item(
+        ALICE_NS, key="contact",
+        value={"text": "Reach me at alice@example.com or +1 415 555 0134", "kind": "fact"},
+    )
+    item = await alice.store.get_item(ALICE_NS, key="contact")
+    assert item is not None
+    assert item["value"]["text"] == "Reach me at [email] or [phone]"
+    assert item["value"]["scrubbed"] == {"email": 1, "phone": 1}

@@ -57,3 +57,23 @@ def runtime_for(
     """A node's runtime as the server builds it: context, store and the calling user."""
     server_info = ServerInfo(assistant_id="a", graph_id="memory_agent", user=user)  # type: ignore[arg-type]
     return Runtime(context=Context(**context), store=store, server_info=server_info)
+
+
+class StructuredFake(RecordingChatModel):
+    """Also answers `with_structured_output(schema)` with scripted objects, recording each prompt."""
+
+    structured: list[Any] = []
+    prompts: list[str] = []
+
+    def with_structured_output(self, schema: Any, **kwargs: Any) -> Any:
+        from langchain_core.runnables import RunnableLambda
+
+        def answer(prompt: Any) -> Any:
+            if len(self.prompts) >= len(self.structured):
+                raise AssertionError(f"unexpected structured call: {prompt}")
+            self.prompts.append(prompt if isinstance(prompt, str) else str(prompt))
+            reply = self.structured[len(self.prompts) - 1]
+            assert isinstance(reply, schema), f"scripted {type(reply)} is not a {schema}"
+            return reply
+
+        return RunnableLambda(answer)

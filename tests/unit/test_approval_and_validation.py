@@ -10,14 +10,16 @@ from agent.validation import InvalidRun, validate_run
 def op(action: str, key: str = "k") -> MemoryOperation:
     return MemoryOperation(
         id=f"{action}:{key}", action=action, key=key, kind="fact",  # type: ignore[arg-type]
-        subject="s", text="The user lives in Lisbon.", importance=0.5, confidence=0.9,
+        subject="s", text="The user lives in Lisbon.", reason="test", importance=0.5,
+        confidence=0.9,
     )
 
 
 @pytest.mark.parametrize(
     ("policy", "action", "asks"),
-    [("never", "add", False), ("never", "update", False), ("on_change", "add", False),
-     ("on_change", "update", True), ("always", "add", True), ("always", "noop", False)],
+    [("never", "add", False), ("never", "update", False), ("never", "delete", False),
+     ("on_change", "add", False), ("on_change", "update", True), ("on_change", "supersede", True),
+     ("on_change", "delete", True), ("always", "add", True), ("always", "noop", False)],
 )
 def test_policy_decides_what_needs_a_human(policy: Any, action: str, asks: bool) -> None:
     assert needs_approval(policy, op(action)) is asks

@@ -106,18 +106,6 @@ async def test_write_memory_stores_once_and_a_rerun_changes_nothing(memory_store
     assert all(m["source"]["message_id"] == "m1" for m in after_first)
 
 
-async def test_write_memory_updates_a_subject_and_keeps_its_history(memory_store: Any) -> None:
-    user = new_user()
-    runtime = runtime_for(memory_store, user)
-    await write_memory({"messages": [HumanMessage("I live in Paris.")]}, runtime)
-    result = await write_memory({"messages": [HumanMessage("I moved to Berlin.")]}, runtime)
-
-    (memory,) = await stored(memory_store, user)
-    assert result["memory_operations"][0]["action"] == "update"
-    assert memory["text"] == "The user lives in Berlin."
-    assert [h["text"] for h in memory["history"]] == ["The user lives in Paris."]
-
-
 async def test_write_memory_scrubs_before_storing(memory_store: Any) -> None:
     user = new_user()
     message = "Remember that my backup email is ada@example.com, card 4111111111111111"
