@@ -17,22 +17,28 @@ from langgraph.store.base import BaseStore
 from agent.memory import Identity, ledger_namespace
 
 
+def turn_key(thread_id: str | None, message_id: str) -> str:
+    """A turn is its user message within its thread (clients may reuse ids across threads)."""
+    return f"{thread_id or '-'}/{message_id}"
+
+
 async def applied_operations(
-    store: BaseStore, identity: Identity, message_id: str | None
+    store: BaseStore, identity: Identity, thread_id: str | None, message_id: str | None
 ) -> list[dict[str, Any]] | None:
-    """The operations recorded for this message, or None if it was never applied."""
+    """The operations recorded for this turn, or None if it was never applied."""
     if not message_id:
         return None
-    item = await store.aget(ledger_namespace(identity), message_id)
+    item = await store.aget(ledger_namespace(identity), turn_key(thread_id, message_id))
     return list(item.value["operations"]) if item else None
 
 
 async def record(
-    store: BaseStore, identity: Identity, message_id: str | None,
+    store: BaseStore, identity: Identity, thread_id: str | None, message_id: str | None,
     operations: Sequence[dict[str, Any]],
 ) -> None:
-    """Record what this message's turn did to the memories (a turn that did nothing is not kept)."""
-    if not message_id or not operations:
+    """Record what this turn did to the memories."""
+    if not message_id:
         return
     value = {"operations": list(operations), "recorded_at": datetime.now(UTC).isoformat()}
-    await store.aput(ledger_namespace(identity), message_id, value, index=False)
+    await store.aput(ledger_namespace(identity), turn_key(thread_id, message_id), value,
+                     index=False)

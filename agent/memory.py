@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 MemoryKind = Literal["preference", "fact", "procedural", "feedback", "summary"]
 MEMORY_ROOT = "memories"
 LEDGER_ROOT = "memory_ledger"
+USAGE_ROOT = "memory_usage"
 SHARED = "shared"
 _KEY_NAMESPACE = uuid.UUID("6f1c1d2e-4a57-4f0e-9d55-0c2b3b1e7a10")
 
@@ -37,6 +38,11 @@ def memory_namespace(identity: Identity) -> tuple[str, str, str]:
 def ledger_namespace(identity: Identity) -> tuple[str, str, str]:
     """Where the turns whose memory operations were applied are recorded (not searchable)."""
     return (LEDGER_ROOT, identity.org_id, identity.user_id)
+
+
+def usage_namespace(identity: Identity) -> tuple[str, str, str]:
+    """Where retrieval counts of a user's memories are kept (one item per memory key)."""
+    return (USAGE_ROOT, identity.org_id, identity.user_id)
 
 
 def shared_namespace(org_id: str) -> tuple[str, str, str]:

@@ -33,9 +33,9 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
          "score": round(score, 4)}
         for item, score in ranked
     ]
+    # One parsable line per retrieval: the hit rate and empty-retrieval rate come from these.
     logger.info(
-        "memory retrieval",
-        extra={"hit": bool(memories), "memories": len(memories),
-               "latency_ms": round((time.perf_counter() - started) * 1000, 2)},
+        "memory_retrieval hit=%s memories=%d latency_ms=%.2f",
+        str(bool(memories)).lower(), len(memories), (time.perf_counter() - started) * 1000,
     )
     return {"memories": memories}

@@ -7,12 +7,13 @@ approval node runs again, over the plan saved in the checkpoint, never a new ext
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agent import approval, ledger, models, reconcile
+from agent import approval, ledger, models, reconcile, usage
 from agent.context import Context, context_of
 from agent.extract import extract_candidates
 from agent.extract_llm import llm_candidates
@@ -48,7 +49,8 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
     if message is None:
         return {"memory_operations": [], "pending_memory_operations": []}
     store, identity = require_store(runtime), identity_of(runtime)
-    if (done := await ledger.applied_operations(store, identity, message.id)) is not None:
+    thread_id, _ = thread_and_run(runtime)
+    if (done := await ledger.applied_operations(store, identity, thread_id, message.id)) is not None:
         replayed = [{**op, "action": "noop", "reason": "this turn was already applied",
                      "status": "replayed"} for op in done]
         return {"memory_operations": replayed, "pending_memory_operations": []}
@@ -60,7 +62,11 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
     now = [op for op in operations if op not in gated]
     await reconcile.apply(store, namespace, now, _source(state, runtime))
     report = _report(now, "applied") + _report(gated, "pending approval")
-    await ledger.record(store, identity, message.id, report)
+    retrieved = [m["key"] for m in state.get("memories", [])]
+    await asyncio.gather(
+        usage.record_retrievals(store, identity, retrieved),
+        ledger.record(store, identity, thread_id, message.id, report),
+    )
     return {
         "memory_operations": _report(now, "applied"),
         "pending_memory_operations": [op.model_dump(mode="json") for op in gated],
@@ -79,5 +85,6 @@ async def approve_memory(state: State, runtime: Runtime[Context]) -> dict[str, A
         [op for op in pending if op.id not in chosen], "rejected")
     report = [*state.get("memory_operations", []), *decided]
     message = last_user_message(state["messages"])
-    await ledger.record(store, identity, message.id if message else None, report)
+    thread_id, _ = thread_and_run(runtime)
+    await ledger.record(store, identity, thread_id, message.id if message else None, report)
     return {"memory_operations": report, "pending_memory_operations": []}

@@ -158,3 +158,19 @@ async def test_llm_extraction_sees_the_turn_and_near_memories_and_drives_the_pla
         ("add", "new")]
     assert await current_texts(memory_store, user) == [
         "The user has a cat called Miso.", "The user prefers coffee over tea."]
+
+
+async def test_retrievals_are_counted_once_per_turn(memory_store: Any) -> None:
+    from agent.memory import usage_namespace
+
+    user = new_user()
+    await tell(memory_store, user, "I love jazz.")
+    runtime = runtime_for(memory_store, user)
+    for message_id in ("q1", "q2", "q2"):  # the third is a replay of the second turn
+        state = {"messages": [HumanMessage("What music do I like?", id=message_id)]}
+        state |= await retrieve(state, runtime)
+        await write_memory(state, runtime)
+    (memory,) = (await retrieve(state, runtime))["memories"]
+    usage = await memory_store.aget(usage_namespace(Identity(user.identity, "acme")), memory["key"])
+    assert usage.value["retrievals"] == 2
+    assert usage.value["last_retrieved_at"]
