@@ -89,6 +89,7 @@ class Source(BaseModel):
 
     thread_id: str | None = None
     run_id: str | None = None
+    checkpoint_id: str | None = None
     message_id: str | None = None
 
 

@@ -50,21 +50,25 @@ def ensure_venv() -> None:
 
 
 def environment() -> dict[str, str]:
-    env = {**os.environ, **OFFLINE}
-    env.setdefault("ENGRAM_DEV_TOKENS", DEV_TOKENS)
-    return env
+    return {**os.environ, **OFFLINE}
 
 
 def serve() -> int:
     env = environment()
-    tokens = [entry.split("=", 1) for entry in env["ENGRAM_DEV_TOKENS"].split(",") if entry]
+    if not env.get("ENGRAM_AUTH"):
+        # Local default: static dev tokens. Production sets ENGRAM_AUTH=jwt (see .env.example).
+        env["ENGRAM_AUTH"] = "dev"
+        env.setdefault("ENGRAM_DEV_TOKENS", DEV_TOKENS)
+    tokens = [entry.split("=", 1) for entry in env.get("ENGRAM_DEV_TOKENS", "").split(",") if entry]
     database = "DATABASE_URL" if env.get("DATABASE_URL") else "embedded Postgres in .engram/"
     model = env.get("MODEL") or "offline responder (set MODEL for a real model)"
     print(
         f"\nEngram on http://127.0.0.1:{PORT}  (database: {database}; model: {model})\n"
         f"  Studio: https://smith.langchain.com/studio/?baseUrl=http://127.0.0.1:{PORT}\n"
         f"  API docs: http://127.0.0.1:{PORT}/docs\n"
-        "  Bearer tokens: " + ", ".join(f"{t} -> {who}" for t, who in tokens) + "\n",
+        f"  Auth: {env['ENGRAM_AUTH']}"
+        + ("; bearer tokens: " + ", ".join(f"{t} -> {who}" for t, who in tokens) if tokens else "")
+        + "\n",
         flush=True,
     )
     command = [str(BIN / "langgraph"), "dev", "--port", PORT, "--no-browser"]

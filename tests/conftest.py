@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import secrets
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import psycopg
 import pytest
 
@@ -15,6 +18,20 @@ from store import embedded
 from store.postgres import DEFAULT_DATA_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
+JWT_SECRET = secrets.token_urlsafe(48)
+JWT_ISSUER = "https://auth.engram.test"
+JWT_AUDIENCE = "engram"
+
+
+def mint(
+    sub: str, org: str, role: str = "member", *, ttl_s: int = 3600, key: str = JWT_SECRET,
+    **claims: Any,
+) -> str:
+    """A JWT as the service's identity provider would issue it (HS256, the test secret)."""
+    now = int(time.time())
+    payload = {"sub": sub, "org": org, "role": role, "iss": JWT_ISSUER, "aud": JWT_AUDIENCE,
+               "iat": now, "exp": now + ttl_s, **claims}
+    return jwt.encode(payload, key, algorithm="HS256")
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +71,10 @@ def engram_env(database_url: str) -> Iterator[dict[str, str]]:
         "LANGGRAPH_CLI_NO_ANALYTICS": "1",
         "LANGGRAPH_NO_VERSION_CHECK": "true",
         "LANGSMITH_TRACING": "false",
-        "ENGRAM_DEV_TOKENS": "token-alice=alice@acme,token-bob=bob@acme,token-carol=carol@globex",
+        "ENGRAM_AUTH": "jwt",
+        "ENGRAM_JWT_SECRET": JWT_SECRET,
+        "ENGRAM_JWT_ISSUER": JWT_ISSUER,
+        "ENGRAM_JWT_AUDIENCE": JWT_AUDIENCE,
         "MODEL": "",
         "EMBEDDINGS": "",
     }
@@ -62,6 +82,7 @@ def engram_env(database_url: str) -> Iterator[dict[str, str]]:
         for key, value in values.items():
             patch.setenv(key, value)
         patch.delenv("LANGSMITH_API_KEY", raising=False)
+        patch.delenv("ENGRAM_DEV_TOKENS", raising=False)
         yield values
 
 

@@ -26,7 +26,9 @@ from agent.state import State
 def _source(state: State, runtime: Runtime[Context]) -> Source:
     message = last_user_message(state["messages"])
     thread_id, run_id = thread_and_run(runtime)
-    return Source(thread_id=thread_id, run_id=run_id, message_id=message.id if message else None)
+    checkpoint_id = runtime.execution_info.checkpoint_id if runtime.execution_info else None
+    return Source(thread_id=thread_id, run_id=run_id, checkpoint_id=checkpoint_id,
+                  message_id=message.id if message else None)
 
 
 def _report(operations: list[MemoryOperation], status: str) -> list[dict[str, Any]]:

@@ -17,8 +17,12 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from tests.conftest import mint
+
 ROOT = Path(__file__).resolve().parents[2]
-TOKENS = {"alice": "token-alice", "bob": "token-bob", "carol": "token-carol"}
+# Test users: alice and bob are members of acme, carol of globex, dana is an acme admin.
+USERS = {"alice": ("acme", "member"), "bob": ("acme", "member"), "carol": ("globex", "member"),
+         "dana": ("acme", "admin")}
 
 
 def _free_port() -> int:
@@ -127,6 +131,8 @@ def client_for(server: Server) -> Callable[[str], LangGraphClient]:
     """An SDK client authenticated as one of the test users."""
 
     def make(user: str) -> LangGraphClient:
-        return get_client(url=server.url, headers={"Authorization": f"Bearer {TOKENS[user]}"})
+        org, role = USERS[user]
+        token = mint(user, org, role)
+        return get_client(url=server.url, headers={"Authorization": f"Bearer {token}"})
 
     return make

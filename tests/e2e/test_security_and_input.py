@@ -11,6 +11,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from agent.memory import Identity, memory_namespace
 from agent.validation import MAX_MESSAGE_CHARS
+from tests.conftest import mint
 from tests.e2e.conftest import Server
 from tests.e2e.helpers import GRAPH, all_memories, say
 
@@ -100,7 +101,7 @@ async def test_bad_input_gets_a_clear_error_and_changes_nothing(
     thread = await carol.threads.create()
     memories = await all_memories(carol)
     async with httpx.AsyncClient(
-        base_url=server.url, headers={"Authorization": "Bearer token-carol"}
+        base_url=server.url, headers={"Authorization": f"Bearer {mint('carol', 'globex')}"}
     ) as http:
         for path in (f"/threads/{thread['thread_id']}/runs/wait",
                      f"/threads/{thread['thread_id']}/runs/stream", "/runs/wait"):
