@@ -66,7 +66,7 @@ def _role(value: Any) -> Role:
     role = value or "member"
     if role not in ROLES:
         raise InvalidToken(f"unknown role {role!r}")
-    return role  # type: ignore[no-any-return]
+    return role
 
 
 def parse_dev_tokens(spec: str) -> dict[str, Caller]:
