@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from langgraph.store.base import BaseStore, SearchItem
@@ -36,17 +38,23 @@ def rank_score(item: SearchItem, now: datetime) -> float:
 
 async def search_memories(
     store: BaseStore,
-    namespace: tuple[str, ...],
+    namespaces: Sequence[tuple[str, ...]],
     query: str,
     *,
     limit: int,
     min_relevance: float,
     now: datetime | None = None,
 ) -> list[tuple[SearchItem, float]]:
-    """The `limit` best current memories for `query`, with their ranking scores, best first."""
+    """The `limit` best current memories for `query` across `namespaces`, best first.
+
+    The searches run concurrently; the store batches them into one round trip and embeds the
+    query once per search in a single model call.
+    """
     if limit <= 0:
         return []
-    hits = await store.asearch(namespace, query=query, limit=min(limit * OVERFETCH, MAX_FETCH))
+    fetch = min(limit * OVERFETCH, MAX_FETCH)
+    found = await asyncio.gather(*(store.asearch(ns, query=query, limit=fetch) for ns in namespaces))
+    hits = [hit for batch in found for hit in batch]
     moment = now or datetime.now(UTC)
     ranked = [
         (hit, rank_score(hit, moment))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -10,7 +11,10 @@ from agent.context import Context
 
 MAX_MESSAGE_CHARS = 32_000
 MAX_MESSAGES_PER_RUN = 20
+MAX_DEPTH = 32
 USER_ROLES = {"user", "human"}
+# C0 control characters other than tab, newline and carriage return; NUL breaks Postgres text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class InvalidRun(ValueError):
@@ -64,8 +68,11 @@ def validate_input(value: Any) -> None:
             raise InvalidRun(
                 f"input.messages[{index}] has {len(text)} characters; at most {MAX_MESSAGE_CHARS}"
             )
-        if "\x00" in text:
-            raise InvalidRun(f"input.messages[{index}] contains a NUL character")
+        if control := _CONTROL.search(text):
+            raise InvalidRun(
+                f"input.messages[{index}] contains the control character "
+                f"U+{ord(control.group()):04X}: send plain text"
+            )
 
 
 def validate_context(value: Any) -> None:
@@ -82,9 +89,26 @@ def validate_context(value: Any) -> None:
         raise InvalidRun(problems) from err
 
 
+def depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """Nesting depth of a JSON value, counted up to `limit + 1` (iteratively: no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list) and node:
+            deepest = max(deepest, level)
+            if level > limit:
+                return level
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def validate_run(body: Any) -> None:
     """Validate a run-creating request body (`POST .../runs`, `/runs/wait`, `/runs/stream`)."""
     if not isinstance(body, dict):
         return  # not ours to judge: the server answers malformed bodies itself
+    for field in ("input", "context", "config", "metadata", "command"):
+        if depth(body.get(field)) > MAX_DEPTH:
+            raise InvalidRun(f"{field} is nested deeper than {MAX_DEPTH} levels")
     validate_input(body.get("input"))
     validate_context(body.get("context"))

@@ -51,7 +51,10 @@ class RunValidation:
         except InvalidRun as err:
             await _reject(send, 422, str(err))
             return
-        except (ValueError, RecursionError):
+        except RecursionError:
+            await _reject(send, 422, "request body is nested too deeply")
+            return
+        except ValueError:
             pass  # not JSON: the server's own parser answers with its error
 
         replayed = False

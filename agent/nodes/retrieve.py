@@ -9,7 +9,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.context import Context, context_of
-from agent.memory import identity_of, memory_namespace
+from agent.memory import identity_of, memory_namespace, shared_namespace
 from agent.nodes.common import last_user_message, require_store
 from agent.retrieval import search_memories
 from agent.state import State
@@ -18,15 +18,17 @@ logger = logging.getLogger(__name__)
 
 
 async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Search the caller's current memories by the meaning of the last user message."""
+    """Search the caller's memories and their organisation's shared ones by meaning."""
     context = context_of(runtime)
     message = last_user_message(state["messages"])
     if message is None or not message.text.strip() or context.memory_limit == 0:
         return {"memories": []}
     started = time.perf_counter()
+    identity = identity_of(runtime)
     ranked = await search_memories(
-        require_store(runtime), memory_namespace(identity_of(runtime)), message.text,
-        limit=context.memory_limit, min_relevance=context.min_relevance,
+        require_store(runtime),
+        [memory_namespace(identity), shared_namespace(identity.org_id)],
+        message.text, limit=context.memory_limit, min_relevance=context.min_relevance,
     )
     memories = [
         {"key": item.key, "text": item.value.get("text", ""), "kind": item.value.get("kind", "fact"),

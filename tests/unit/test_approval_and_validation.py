@@ -63,7 +63,9 @@ def test_valid_runs_pass(body: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [({"input": "hello"}, "input must be an object"),
-     ({"input": {"messages": [{"role": "user", "content": "a\x00b"}]}}, "NUL"),
+     ({"input": {"messages": [{"role": "user", "content": "a\x00b"}]}}, "U\\+0000"),
+     ({"input": {"messages": [{"role": "user", "content": "bell \x07"}]}}, "U\\+0007"),
+     ({"context": {"a": [[[[]]]]}, "config": {"x": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}, "nested deeper"),
      ({"input": {"messages": [{"role": "user", "content": "x"}] * 21}}, "at most 20"),
      ({"context": {"approval": "sometimes"}}, "context.approval"),
      ({"context": {"max_context_tokens": 10}}, "context.max_context_tokens"),
