@@ -7,6 +7,11 @@ from agent.reconcile import MemoryOperation
 from agent.validation import InvalidRun, validate_run
 
 
+DEEP: Any = 1
+for _ in range(40):
+    DEEP = [DEEP]
+
+
 def op(action: str, key: str = "k") -> MemoryOperation:
     return MemoryOperation(
         id=f"{action}:{key}", action=action, key=key, kind="fact",  # type: ignore[arg-type]
@@ -65,7 +70,7 @@ def test_valid_runs_pass(body: dict[str, Any]) -> None:
     [({"input": "hello"}, "input must be an object"),
      ({"input": {"messages": [{"role": "user", "content": "a\x00b"}]}}, "U\\+0000"),
      ({"input": {"messages": [{"role": "user", "content": "bell \x07"}]}}, "U\\+0007"),
-     ({"context": {"a": [[[[]]]]}, "config": {"x": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}, "nested deeper"),
+     ({"context": {"a": [[[[]]]]}, "config": {"x": DEEP}}, "nested deeper"),
      ({"input": {"messages": [{"role": "user", "content": "x"}] * 21}}, "at most 20"),
      ({"context": {"approval": "sometimes"}}, "context.approval"),
      ({"context": {"max_context_tokens": 10}}, "context.max_context_tokens"),
