@@ -6,7 +6,6 @@ from agent.approval import ApprovalReplyError, decide, needs_approval
 from agent.reconcile import MemoryOperation
 from agent.validation import InvalidRun, validate_run
 
-
 DEEP: Any = 1
 for _ in range(40):
     DEEP = [DEEP]
