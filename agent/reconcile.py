@@ -25,7 +25,7 @@ from langgraph.store.base import BaseStore, Item, SearchItem
 from pydantic import BaseModel, ConfigDict
 
 from agent.memory import MemoryCandidate, MemoryValue, Source, memory_key, normalise
-from agent.scrub import scrub
+from agent.scrub import masked_counts, scrub
 
 Action = Literal["add", "update", "supersede", "delete", "noop"]
 
@@ -80,12 +80,14 @@ class MemoryOperation(BaseModel):
 
 
 def scrubbed_candidate(candidate: MemoryCandidate) -> tuple[MemoryCandidate, dict[str, int]]:
-    """The candidate with secrets and identifiers masked in its text and subject."""
+    """The candidate with secrets and identifiers masked in its text and subject.
+
+    The turn is scrubbed before extraction; this second pass catches what a model's rewording
+    exposed. The counts are those of the stored text's masks.
+    """
     text, subject = scrub(candidate.text), scrub(candidate.subject)
-    counts = dict(text.counts)
-    for name, n in subject.counts.items():
-        counts[name] = counts.get(name, 0) + n
-    return candidate.model_copy(update={"text": text.text, "subject": subject.text}), counts
+    return (candidate.model_copy(update={"text": text.text, "subject": subject.text}),
+            masked_counts(text.text))
 
 
 def is_current(item: Item) -> bool:
@@ -159,11 +161,8 @@ def _one_per_key(operations: list[MemoryOperation]) -> list[MemoryOperation]:
 
 def edited(operation: MemoryOperation, text: str) -> MemoryOperation:
     """The operation with a human's replacement text, scrubbed like any other."""
-    cleaned = scrub(text)
-    counts = dict(operation.scrubbed)
-    for name, n in cleaned.counts.items():
-        counts[name] = counts.get(name, 0) + n
-    return operation.model_copy(update={"text": cleaned.text, "scrubbed": counts})
+    cleaned = scrub(text).text
+    return operation.model_copy(update={"text": cleaned, "scrubbed": masked_counts(cleaned)})
 
 
 def history_key(namespace: tuple[str, ...], key: str, text: str) -> str:

@@ -6,10 +6,12 @@ card numbers). The result says how many values of each category were masked, nev
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 
@@ -34,6 +36,10 @@ def _phone(value: str) -> bool:
     return 7 <= digits <= 15 and not _DATE.match(value.strip())
 
 
+def _unmasked(value: str) -> bool:
+    return not value.startswith("[")
+
+
 @dataclass(frozen=True)
 class Category:
     """A kind of sensitive value and how to recognise it."""
@@ -53,12 +59,42 @@ CATEGORIES: tuple[Category, ...] = (
         r"|sk_(?:live|test)_[0-9a-zA-Z]{16,}|glpat-[\w-]{20,})")),
     Category("url_password", re.compile(r"(?<=://)[^\s:/@]+:[^\s@/]+(?=@)")),
     Category("password", re.compile(
-        r"(?i)\b(?:password|passwd|pwd|passphrase|secret|token)\b(?:\s*[:=]\s*|\s+is\s+)(?P<v>\S{4,})")),
+        r"(?i)\b(?:password|passwd|pwd|passphrase|pin|secret|token|api[ _-]?key|access[ _-]?key)\b"
+        r"(?:\s*[:=]\s*|\s+is\s+)(?P<v>\S{4,})"), _unmasked),
+    Category("session_id", re.compile(
+        r"(?i)\b(?:session[ _-]?id|sessionid|sid|session cookie|cookie)\b"
+        r"(?:\s*[:=]\s*|\s+is\s+)(?P<v>[\w.%+/=-]{8,})"), _unmasked),
+    Category("us_ssn", re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")),
     Category("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")),
-    Category("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")),
+    Category("iban", re.compile(r"(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")),
     Category("card_number", re.compile(r"\b(?:\d[ -]?){12,18}\d\b"), _luhn),
     Category("phone", re.compile(r"(?<![\w+])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?!\w)"), _phone),
 )
+
+
+@dataclass(frozen=True)
+class ScrubPolicy:
+    """Which categories are masked, and values never masked (e.g. a support address)."""
+
+    categories: frozenset[str] = frozenset(c.name for c in CATEGORIES)
+    allow: frozenset[str] = frozenset()
+
+
+def policy_from(env: Mapping[str, str]) -> ScrubPolicy:
+    """`ENGRAM_SCRUB_CATEGORIES` (comma-separated; default all) and `ENGRAM_SCRUB_ALLOW`."""
+    known = {c.name for c in CATEGORIES}
+    chosen = {c.strip() for c in env.get("ENGRAM_SCRUB_CATEGORIES", "").split(",") if c.strip()}
+    if unknown := sorted(chosen - known):
+        raise ValueError(f"ENGRAM_SCRUB_CATEGORIES has unknown categories {unknown}; "
+                         f"known: {sorted(known)}")
+    allow = {v.strip() for v in env.get("ENGRAM_SCRUB_ALLOW", "").split(",") if v.strip()}
+    return ScrubPolicy(frozenset(chosen or known), frozenset(allow))
+
+
+@cache
+def default_policy() -> ScrubPolicy:
+    """The server's scrubbing policy, from its environment (read once)."""
+    return policy_from(os.environ)
 
 
 @dataclass(frozen=True)
@@ -69,15 +105,18 @@ class Scrubbed:
     counts: dict[str, int]
 
 
-def scrub(text: str) -> Scrubbed:
+def scrub(text: str, policy: ScrubPolicy | None = None) -> Scrubbed:
     """Mask every recognised secret or identifier in `text` as `[category]`."""
+    policy = policy or default_policy()
     counts: Counter[str] = Counter()
     for category in CATEGORIES:
+        if category.name not in policy.categories:
+            continue
 
         def mask(match: re.Match[str], category: Category = category) -> str:
             # A pattern with a `v` group masks only that group; its context stays readable.
             value = "v" if "v" in match.re.groupindex else 0
-            if not category.check(match.group(value)):
+            if not category.check(match.group(value)) or match.group(value) in policy.allow:
                 return match.group(0)
             counts[category.name] += 1
             start, end = match.span(value)
@@ -87,6 +126,14 @@ def scrub(text: str) -> Scrubbed:
 
         text = category.pattern.sub(mask, text)
     return Scrubbed(text=text, counts=dict(counts))
+
+
+_PLACEHOLDER = re.compile(r"\[(" + "|".join(c.name for c in CATEGORIES) + r")\]")
+
+
+def masked_counts(text: str) -> dict[str, int]:
+    """How many values of each category were already masked in `text` (its placeholders)."""
+    return dict(Counter(_PLACEHOLDER.findall(text)))
 
 
 def scrub_value(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:

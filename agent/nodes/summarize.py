@@ -20,6 +20,7 @@ from agent.context import Context, context_of
 from agent.memory import MemoryCandidate, Source, identity_of, memory_namespace
 from agent.nodes.common import require_store, thread_and_run
 from agent.prompts import SUMMARIZE_PROMPT
+from agent.scrub import scrub
 from agent.state import State
 
 LINE_CHARS = 200
@@ -75,6 +76,8 @@ async def summarize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         summary = reply.text.strip()
     else:
         summary = extractive_summary(previous, folded, budget)
+    # The summary outlives the messages it replaces: it keeps no secret they contained.
+    summary = scrub(summary).text
     await _remember(summary, runtime)
     return {
         "summary": summary,

@@ -20,6 +20,7 @@ from agent.extract_llm import llm_candidates
 from agent.memory import MemoryCandidate, Source, identity_of, memory_namespace
 from agent.nodes.common import last_user_message, require_store, thread_and_run
 from agent.reconcile import MemoryOperation
+from agent.scrub import scrub
 from agent.state import State
 
 
@@ -56,7 +57,8 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
         replayed = [{**op, "action": "noop", "reason": "this turn was already applied",
                      "status": "replayed"} for op in done]
         return {"memory_operations": replayed, "pending_memory_operations": []}
-    candidates = await _candidates(message.text, state, runtime)
+    # Scrub before extraction: no rule, subject, key or model call sees a secret of the turn.
+    candidates = await _candidates(scrub(message.text).text, state, runtime)
     namespace = memory_namespace(identity)
     operations = await reconcile.plan(store, namespace, candidates) if candidates else []
     gated = [op for op in operations
