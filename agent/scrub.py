@@ -67,7 +67,7 @@ CATEGORIES: tuple[Category, ...] = (
     Category("us_ssn", re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")),
     Category("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")),
     Category("iban", re.compile(r"(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")),
-    Category("card_number", re.compile(r"\b(?:\d[ -]?){12,18}\d\b"), _luhn),
+    Category("card_number", re.compile(r"\d"), _luhn),  # found by _card_spans
     Category("phone", re.compile(r"(?<![\w+])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?!\w)"), _phone),
 )
 
@@ -105,6 +105,47 @@ class Scrubbed:
     counts: dict[str, int]
 
 
+def _spans(category: Category, text: str) -> list[tuple[int, int]]:
+    """Where `category` finds values in `text` (a `v` group narrows a match to its value)."""
+    if category.name == "card_number":
+        return _card_spans(text)
+    spans = []
+    for match in category.pattern.finditer(text):
+        group = "v" if "v" in match.re.groupindex else 0
+        if category.check(match.group(group)):
+            spans.append(match.span(group))
+    return spans
+
+
+_DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d)*(?!\d)")
+
+
+def _card_spans(text: str) -> list[tuple[int, int]]:
+    """Luhn-valid 13-19 digit numbers, also inside longer runs ("2024 4111 1111 1111 1111").
+
+    A card starts and ends at a digit group's edge; the longest valid one from each start wins.
+    """
+    spans = []
+    for run in _DIGIT_RUN.finditer(text):
+        digits = [i for i in range(run.start(), run.end()) if text[i].isdigit()]
+        starts = [i for i in digits if i == run.start() or not text[i - 1].isdigit()]
+        ends = {i + 1 for i in digits if i + 1 == run.end() or not text[i + 1].isdigit()}
+        cursor = run.start()
+        for start in starts:
+            if start < cursor:
+                continue
+            first = digits.index(start)
+            for count in range(19, 12, -1):
+                if first + count > len(digits) or digits[first + count - 1] + 1 not in ends:
+                    continue
+                end = digits[first + count - 1] + 1
+                if _luhn(text[start:end]):
+                    spans.append((start, end))
+                    cursor = end
+                    break
+    return spans
+
+
 def scrub(text: str, policy: ScrubPolicy | None = None) -> Scrubbed:
     """Mask every recognised secret or identifier in `text` as `[category]`."""
     policy = policy or default_policy()
@@ -112,19 +153,11 @@ def scrub(text: str, policy: ScrubPolicy | None = None) -> Scrubbed:
     for category in CATEGORIES:
         if category.name not in policy.categories:
             continue
-
-        def mask(match: re.Match[str], category: Category = category) -> str:
-            # A pattern with a `v` group masks only that group; its context stays readable.
-            value = "v" if "v" in match.re.groupindex else 0
-            if not category.check(match.group(value)) or match.group(value) in policy.allow:
-                return match.group(0)
+        for start, end in reversed(_spans(category, text)):
+            if text[start:end] in policy.allow:
+                continue
             counts[category.name] += 1
-            start, end = match.span(value)
-            whole = match.group(0)
-            offset = match.start()
-            return f"{whole[: start - offset]}[{category.name}]{whole[end - offset :]}"
-
-        text = category.pattern.sub(mask, text)
+            text = f"{text[:start]}[{category.name}]{text[end:]}"
     return Scrubbed(text=text, counts=dict(counts))
 
 
