@@ -24,6 +24,7 @@ from typing import Any, Literal
 from langgraph.store.base import BaseStore, Item, SearchItem
 from pydantic import BaseModel, ConfigDict
 
+from agent.injection import is_instruction_or_claim
 from agent.memory import MemoryCandidate, MemoryValue, Source, memory_key, normalise
 from agent.scrub import masked_counts, scrub
 
@@ -100,6 +101,8 @@ def _decide(
 ) -> tuple[Action, Item | None, str]:
     """The action for one candidate, the stored item it acts on, and why."""
     current = [item for item in near if is_current(item)]
+    if is_instruction_or_claim(candidate.text) or is_instruction_or_claim(candidate.subject):
+        return "noop", None, "reads as an instruction to the system or a claim of authority"
     if candidate.forget:
         target = existing or next(
             (item for item in current if (item.score or 0.0) >= FORGET_MATCH), None
