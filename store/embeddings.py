@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import importlib.util
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +124,55 @@ class MiniLMEmbeddings(Embeddings):
         return (await asyncio.to_thread(self._embed, [text]))[0]
 
 
+class CachedEmbeddings(Embeddings):
+    """An embedding model that remembers the vectors of recent texts.
+
+    A memory's text is embedded when write_memory searches for its near memories and again when
+    it is stored; the second time is free. Vectors are a pure function of the text, so the cache
+    is safe to keep per process.
+    """
+
+    def __init__(self, inner: Embeddings, size: int = 2048) -> None:
+        """Wrap `inner`, keeping up to `size` vectors."""
+        self.inner = inner
+        self._size = size
+        self._vectors: OrderedDict[str, list[float]] = OrderedDict()
+
+    def _split(self, texts: list[str]) -> list[str]:
+        return list(dict.fromkeys(t for t in texts if t not in self._vectors))
+
+    def _keep(self, texts: list[str], vectors: list[list[float]]) -> None:
+        for text, vector in zip(texts, vectors, strict=True):
+            self._vectors[text] = vector
+        while len(self._vectors) > self._size:
+            self._vectors.popitem(last=False)
+
+    def _lookup(self, texts: list[str]) -> list[list[float]]:
+        for text in texts:
+            self._vectors.move_to_end(text)
+        return [self._vectors[text] for text in texts]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed the texts not seen recently; answer the rest from the cache."""
+        if missing := self._split(texts):
+            self._keep(missing, self.inner.embed_documents(missing))
+        return self._lookup(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query (through the cache)."""
+        return self.embed_documents([text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed the texts not seen recently, off the event loop."""
+        if missing := self._split(texts):
+            self._keep(missing, await self.inner.aembed_documents(missing))
+        return self._lookup(texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Embed one query (through the cache)."""
+        return (await self.aembed_documents([text]))[0]
+
+
 @dataclass(frozen=True)
 class EmbeddingModel:
     """A loaded embedding model, the name it was configured by, and its vector size."""
@@ -150,7 +200,7 @@ def load_embedding_model(name: str | None, dims: int | None = None) -> Embedding
         dims: vector size for hosted models whose size is not in KNOWN_DIMS.
     """
     if not name or name == MINILM:
-        return EmbeddingModel(MINILM, MINILM_DIMS, MiniLMEmbeddings())
+        return EmbeddingModel(MINILM, MINILM_DIMS, CachedEmbeddings(MiniLMEmbeddings()))
     if ":" not in name:
         raise EmbeddingsConfigError(
             f"EMBEDDINGS={name!r} is not `provider:model` (e.g. openai:text-embedding-3-small) "
@@ -163,7 +213,7 @@ def load_embedding_model(name: str | None, dims: int | None = None) -> Embedding
         raise EmbeddingsConfigError(
             f"the vector size of {name} is unknown: set EMBEDDING_DIMS to the model's dimension."
         )
-    return EmbeddingModel(name, size, embeddings)
+    return EmbeddingModel(name, size, CachedEmbeddings(embeddings))
 
 
 def _hosted_embeddings(provider: str, model: str) -> Embeddings:

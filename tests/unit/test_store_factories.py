@@ -60,3 +60,27 @@ def test_the_offline_model_gives_normalised_384_d_vectors_that_carry_meaning() -
     assert similarity[0, 1] > similarity[0, 2] + 0.2
     assert model.embeddings.embed_query("I prefer Python over TypeScript") == pytest.approx(
         vectors[0].tolist(), abs=1e-5)
+
+
+def test_the_embedding_cache_embeds_each_recent_text_once() -> None:
+    from langchain_core.embeddings import Embeddings
+
+    from store.embeddings import CachedEmbeddings
+
+    class Counting(Embeddings):
+        seen: list[str] = []
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            self.seen.extend(texts)
+            return [[float(len(t)), 1.0] for t in texts]
+
+        def embed_query(self, text: str) -> list[float]:
+            return self.embed_documents([text])[0]
+
+    inner = Counting()
+    cached = CachedEmbeddings(inner, size=2)
+    assert cached.embed_documents(["a", "bb", "a"]) == [[1.0, 1.0], [2.0, 1.0], [1.0, 1.0]]
+    assert cached.embed_query("bb") == [2.0, 1.0]
+    cached.embed_documents(["ccc"])  # evicts "a", the least recently used
+    cached.embed_query("a")
+    assert inner.seen == ["a", "bb", "ccc", "a"]
