@@ -21,6 +21,8 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from langgraph.store.postgres.base import PostgresIndexConfig
 
+from store.search import INDEX_PARAMS
+
 MINILM = "minilm"
 MINILM_DIMS = 384
 MINILM_MAX_TOKENS = 256
@@ -188,7 +190,7 @@ class EmbeddingModel:
             "embed": self.embeddings,
             "fields": INDEXED_FIELDS,
             "distance_type": "cosine",
-            "ann_index_config": {"kind": "hnsw", "vector_type": "vector"},
+            "ann_index_config": INDEX_PARAMS,  # type: ignore[typeddict-item]  # HNSWConfig extends it
         }
 
 

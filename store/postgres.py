@@ -14,15 +14,16 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from langgraph.store.postgres import AsyncPostgresStore
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from store import embedded
 from store.embeddings import EmbeddingModel, load_embedding_model
+from store.search import SESSION_OPTIONS, MemoryStore
 
 DEFAULT_DATA_DIR = ".engram/postgres"
 CONNECT_TIMEOUT_S = 15.0
@@ -50,16 +51,25 @@ def redact(url: str) -> str:
 
 @asynccontextmanager
 async def connection_pool(
-    url: str, *, max_size: int = 10
+    url: str, *, max_size: int = 10, options: str = ""
 ) -> AsyncIterator[AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]]:
-    """An open pool with the settings both libraries expect, or a DatabaseError naming the fix."""
+    """An open pool with the settings both libraries expect, or a DatabaseError naming the fix.
+
+    Args:
+        url: libpq URL or conninfo.
+        max_size: most connections the pool opens.
+        options: server settings for every connection (libpq `options`, e.g. `-c name=value`).
+    """
     await _probe(url)
+    kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+    if options:
+        kwargs["options"] = options
     pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]] = AsyncConnectionPool(
         url,
         min_size=1,
         max_size=max_size,
         open=False,
-        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        kwargs=kwargs,
         # Check a connection before lending it, so a restarted database costs no failed run.
         check=AsyncConnectionPool.check_connection,
     )
@@ -148,12 +158,12 @@ async def checkpointer() -> AsyncIterator[AsyncPostgresSaver]:
 
 
 @asynccontextmanager
-async def store() -> AsyncIterator[AsyncPostgresStore]:
+async def store() -> AsyncIterator[MemoryStore]:
     """Tier 2: memories in Postgres with a pgvector HNSW index over their text."""
     model = await asyncio.to_thread(configured_model)
-    async with connection_pool(await database_url()) as pool:
+    async with connection_pool(await database_url(), options=SESSION_OPTIONS) as pool:
         await require_pgvector(pool)
         await require_dims(pool, model)
-        memory_store = AsyncPostgresStore(pool, index=model.index_config())
+        memory_store = MemoryStore(pool, index=model.index_config())
         await memory_store.setup()
         yield memory_store

@@ -15,6 +15,7 @@ from langgraph.store.postgres import AsyncPostgresStore
 
 from store.embeddings import EmbeddingModel
 from store.postgres import configured_model, connection_pool, database_url, require_pgvector
+from store.search import INDEX_PARAMS
 
 PAGE = 500
 
@@ -32,7 +33,8 @@ async def reindex(url: str, model: EmbeddingModel) -> int:
             # The same index the library's migration creates, at the new size.
             await conn.execute(
                 "CREATE INDEX store_vectors_embedding_idx ON store_vectors "
-                "USING hnsw (embedding vector_cosine_ops)"
+                "USING hnsw (embedding vector_cosine_ops) WITH ("
+                f"m = {INDEX_PARAMS['m']}, ef_construction = {INDEX_PARAMS['ef_construction']})"
             )
         store = AsyncPostgresStore(pool, index=model.index_config())
         await store.setup()

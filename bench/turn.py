@@ -1,0 +1,269 @@
+"""Benchmark one conversation turn through the memory agent's graph, per node and in total.
+
+A fresh database `engram_bench_turn_*` is made on the embedded Postgres and the checkpointer and
+store are opened with the project's factories, `store.postgres.checkpointer()` and `store()`. The
+chat model is the offline responder (MODEL is unset), so the figures are Engram's own cost: the
+framework, checkpoints, retrieval, extraction and memory writes, not an LLM's. Graphs are invoked
+directly with `ainvoke` (no server), with the default `agent.context.Context`.
+
+Three graphs run the same turns (default 200, round robin over 20 threads; generated short user
+messages: ~45% statements the extractor remembers, ~15% small talk, ~40% questions):
+
+- `full`: `agent.graph.builder.compile(checkpointer=..., store=...)`, as served;
+- `full_timed`: the same topology (nodes, edges, conditional edges and retry policies read from
+  `agent.graph.builder`, each node's function taken from `agent.nodes` by name) with every node
+  function wrapped in a timer, for the per-node figures;
+- `bare`: a graph with only the `agent` node (the same `agent.nodes.agent` function) and the
+  same checkpointer, no store: the floor a turn costs without the memory pipeline.
+
+Each graph gets its own store from the factory (and so a cold embedding cache: the store's model
+comes wrapped in a cache of recent texts, and the three graphs see the same messages). Each
+graph first runs `--warmup` turns on threads of its own; the store's tables are emptied
+(TRUNCATE) before each graph's warm-up and before its timed turns, so every graph starts from the
+same empty memory. "Memory pipeline overhead" is full p50 - bare p50.
+
+    .venv/bin/python bench/turn.py [--turns 200] [--threads 20] [--warmup 10] [--keep]
+
+Progress goes to stderr; the result is one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import psycopg
+from _common import (
+    conversation_turns,
+    default_data_dir,
+    emit,
+    fresh_database,
+    log,
+    machine,
+    offline_env,
+    percentiles_ms,
+)
+from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.store.base import BaseStore
+
+from agent import nodes as agent_nodes
+from agent.context import Context
+from agent.extract import extract_candidates
+from agent.graph import builder
+from agent.memory import MEMORY_ROOT
+from agent.nodes import agent
+from agent.state import InputState, State
+
+GOAL_OVERHEAD_P50_MS = 30.0
+
+
+class NodeFn(Protocol):
+    """A node function of the memory agent, as LangGraph calls it."""
+
+    def __call__(self, state: State, *, runtime: Runtime[Context]) -> Awaitable[dict[str, Any]]:
+        """Run the node."""
+        ...
+
+
+Graph = CompiledStateGraph[Any, Any, Any, Any]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--turns", type=int, default=200, help="timed turns per graph")
+    parser.add_argument("--threads", type=int, default=20, help="threads the turns go round")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed turns per graph first")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
+                        help="embedded Postgres cluster")
+    parser.add_argument("--keep", action="store_true", help="keep the database")
+    return parser.parse_args()
+
+
+def timed(name: str, fn: NodeFn, sink: dict[str, list[float]]) -> NodeFn:
+    """The node function, recording how long each call takes under `name`."""
+
+    async def node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            return await fn(state, runtime=runtime)
+        finally:
+            sink[name].append(time.perf_counter() - started)
+
+    node.__name__ = name
+    node.__qualname__ = name
+    return node
+
+
+def mirror(sink: dict[str, list[float]]) -> StateGraph[Any, Any, Any, Any]:
+    """agent/graph.py's topology, read from its builder, with every node function timed.
+
+    Nodes are added under `agent.graph.builder`'s names with the function of that name from
+    `agent.nodes` and the builder's retry policy; edges and conditional edges are copied.
+    """
+    mirrored = StateGraph(State, input_schema=InputState, context_schema=Context)
+    for name, spec in builder.nodes.items():
+        function: NodeFn | None = getattr(agent_nodes, name, None)
+        if function is None:
+            raise RuntimeError(f"agent/graph.py's node {name!r} is not a function in agent.nodes")
+        mirrored.add_node(name, timed(name, function, sink), retry_policy=spec.retry_policy)
+    for start, end in builder.edges:
+        mirrored.add_edge(start, end)
+    for start, branches in builder.branches.items():
+        for branch in branches.values():
+            mirrored.add_conditional_edges(start, branch.path, branch.ends)
+    return mirrored
+
+
+def bare(sink: dict[str, list[float]]) -> StateGraph[Any, Any, Any, Any]:
+    """Only the agent node: what a turn costs with no memory pipeline."""
+    graph = StateGraph(State, input_schema=InputState, context_schema=Context)
+    graph.add_node("agent", timed("agent", agent, sink))
+    graph.add_edge(START, "agent")
+    graph.add_edge("agent", END)
+    return graph
+
+
+async def empty_store(url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("TRUNCATE store, store_vectors")
+
+
+async def count_memories(url: str) -> int:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        row = await (await conn.execute(
+            "SELECT count(*) FROM store WHERE prefix LIKE %s", (f"{MEMORY_ROOT}.%",))).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def drive(
+    graph: Graph, label: str, messages: list[str], args: argparse.Namespace, url: str,
+    sink: dict[str, list[float]] | None = None,
+) -> dict[str, Any]:
+    """Warm up, then time each turn's ainvoke; returns totals and what the turns did."""
+    run_id = os.urandom(3).hex()
+
+    def config(thread: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": f"bench-{run_id}-{label}-{thread}"}}
+
+    await empty_store(url)
+    for i, text in enumerate(conversation_turns(args.warmup, args.seed + 1000)):
+        await graph.ainvoke({"messages": [HumanMessage(text)]},
+                            config(f"warmup-{i % args.threads}"), context=Context())
+    await empty_store(url)
+    if sink is not None:
+        sink.clear()  # only the timed turns count
+    totals: list[float] = []
+    writing: list[float] = []
+    reading: list[float] = []
+    operations: dict[str, int] = defaultdict(int)
+    summaries = 0
+    for i, text in enumerate(messages):
+        started = time.perf_counter()
+        result = await graph.ainvoke({"messages": [HumanMessage(text)]},
+                                     config(str(i % args.threads)), context=Context())
+        elapsed = time.perf_counter() - started
+        totals.append(elapsed)
+        (writing if extract_candidates(text) else reading).append(elapsed)
+        for op in result.get("memory_operations", []):
+            operations[f"{op['action']}:{op['status']}"] += 1
+        summaries += bool(result.get("summary"))
+        if (i + 1) % 50 == 0:
+            log(f"{label}: {i + 1}/{len(messages)} turns, "
+                f"p50 so far {np.percentile(totals, 50) * 1000:.1f} ms")
+    return {
+        **percentiles_ms(totals, "total"),
+        "statement_turns": len(writing),
+        **percentiles_ms(writing, "statement_turn"),
+        **percentiles_ms(reading, "other_turn"),
+        "memory_operations": dict(operations),
+        "turns_with_summary": summaries,
+        "memories_stored": await count_memories(url),
+    }
+
+
+def node_stats(sink: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    return {name: percentiles_ms(samples, "node") for name, samples in sink.items()}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from store.postgres import checkpointer
+
+    messages = conversation_turns(args.turns, args.seed)
+    async with fresh_database("turn", data_dir=args.data_dir, keep=args.keep) as (url, _):
+        async with checkpointer() as saver:
+            results = await drive_all(saver, messages, args, url)
+    full, timed_run, bare_run = results["full"], results["full_timed"], results["bare"]
+    overhead = round(full["total_ms_p50"] - bare_run["total_ms_p50"], 2)
+    return {
+        "bench": "turn",
+        "turns": len(messages),
+        "threads": args.threads,
+        "warmup": args.warmup,
+        "model": "offline-responder",
+        "full": full,
+        "full_timed": timed_run,
+        "bare": bare_run,
+        "memory_pipeline_overhead_ms_p50": overhead,
+        "memory_pipeline_overhead_ms_p95": round(
+            full["total_ms_p95"] - bare_run["total_ms_p95"], 2),
+        "goal": {"overhead_ms_p50": GOAL_OVERHEAD_P50_MS,
+                 "met": overhead <= GOAL_OVERHEAD_P50_MS},
+        "machine": machine(),
+    }
+
+
+async def drive_all(
+    saver: BaseCheckpointSaver[Any], messages: list[str], args: argparse.Namespace, url: str,
+) -> dict[str, dict[str, Any]]:
+    """Run the three graphs in turn, each with a store of its own.
+
+    A store opened by the factory brings its own embedding model and so its own cache of recent
+    texts: a graph never finds the previous graph's messages already embedded.
+    """
+    from store.postgres import store
+
+    timed_nodes: dict[str, list[float]] = defaultdict(list)
+    bare_nodes: dict[str, list[float]] = defaultdict(list)
+    graphs: dict[str, tuple[Callable[[BaseStore], Graph], dict[str, list[float]] | None]] = {
+        "full": (lambda s: builder.compile(checkpointer=saver, store=s), None),
+        "full_timed": (lambda s: mirror(timed_nodes).compile(checkpointer=saver, store=s),
+                       timed_nodes),
+        "bare": (lambda s: bare(bare_nodes).compile(checkpointer=saver), bare_nodes),
+    }
+    results: dict[str, dict[str, Any]] = {}
+    for label, (compile_with, sink) in graphs.items():
+        log(f"{label}: {args.warmup} warm-up turns, then {len(messages)} timed turns")
+        async with store() as memory_store:
+            graph = compile_with(memory_store)
+            results[label] = await drive(graph, label, messages, args, url, sink)
+        if sink is not None:
+            results[label]["nodes"] = node_stats(sink)
+            every_turn = [samples for samples in sink.values() if len(samples) == len(messages)]
+            sums = np.sum(every_turn, axis=0) * 1000.0
+            results[label]["nodes_sum_ms_p50"] = round(float(np.percentile(sums, 50)), 2)
+        log(f"{label}: total p50 {results[label]['total_ms_p50']} ms, "
+            f"p95 {results[label]['total_ms_p95']} ms")
+    return results
+
+
+def main() -> None:
+    offline_env()
+    os.environ.pop("MODEL", None)  # the offline responder
+    emit(asyncio.run(run(parse_args())))
+
+
+if __name__ == "__main__":
+    main()

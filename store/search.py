@@ -1,0 +1,90 @@
+"""The memory store: AsyncPostgresStore with a vector search that stays right in small namespaces.
+
+pgvector's HNSW index finds the nearest vectors of the whole table first (`hnsw.ef_search` of
+them) and the namespace filter runs after: a user holding 1% of the memories gets fewer than
+`limit` results, or the wrong ones. Inside a namespace of at most EXACT_MAX memories the search
+here is exact (the namespace's rows come from the prefix indexes, then every distance is
+computed); above it the HNSW index is used with pgvector's iterative scan, which keeps scanning
+until enough rows pass the filter. One SQL statement decides, so the choice costs no round trip.
+Searches with value filters or TTL refresh, and those without a query, go to the library as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langgraph.store.base import SearchOp
+from langgraph.store.postgres import AsyncPostgresStore
+from langgraph.store.postgres.base import PLACEHOLDER, HNSWConfig, _namespace_prefix_condition
+
+EXACT_MAX = 20_000
+"""Namespaces up to this many memories are searched exactly (a few ms at this size)."""
+# Session settings for the approximate branch (pgvector >= 0.8): scan on until `limit` rows pass
+# the namespace filter; a wider candidate list for recall. Results are re-sorted by score.
+SESSION_OPTIONS = "-c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search=100"
+INDEX_PARAMS: HNSWConfig = {"kind": "hnsw", "vector_type": "vector", "m": 16,
+                             "ef_construction": 200}
+"""The HNSW index: denser graph and a wider build search than pgvector's defaults, for recall."""
+
+_SEARCH = """
+WITH size AS MATERIALIZED (
+    SELECT count(*) AS n FROM (SELECT 1 FROM store WHERE {ns} {expiry} LIMIT {cap}) c
+), exact AS (
+    SELECT store.prefix, store.key, store.value, store.created_at, store.updated_at,
+        sv.embedding <=> %s::vector AS distance
+    FROM store JOIN store_vectors sv ON store.prefix = sv.prefix AND store.key = sv.key
+    WHERE {ns} {expiry} AND (SELECT n FROM size) <= {exact_max}
+    -- "+ 0" hides the distance from the HNSW index: every row of the namespace is scored.
+    ORDER BY (sv.embedding <=> %s::vector) + 0
+    LIMIT %s
+), approximate AS (
+    SELECT store.prefix, store.key, store.value, store.created_at, store.updated_at,
+        sv.embedding <=> %s::vector AS distance
+    FROM store JOIN store_vectors sv ON store.prefix = sv.prefix AND store.key = sv.key
+    WHERE {ns} {expiry} AND (SELECT n FROM size) > {exact_max}
+    ORDER BY sv.embedding <=> %s::vector
+    LIMIT %s
+)
+SELECT prefix, key, value, created_at, updated_at, 1 - distance AS score
+FROM (
+    SELECT DISTINCT ON (prefix, key) * FROM (
+        SELECT * FROM exact UNION ALL SELECT * FROM approximate
+    ) found ORDER BY prefix, key, distance
+) uniq
+ORDER BY score DESC
+LIMIT %s OFFSET %s
+"""
+
+
+class MemoryStore(AsyncPostgresStore):
+    """AsyncPostgresStore whose namespace searches are exact when the namespace is small."""
+
+    def _prepare_batch_search_queries(
+        self, search_ops: Sequence[tuple[int, SearchOp]]
+    ) -> tuple[list[tuple[str, list[Any]]], list[tuple[int, str]]]:
+        queries, requests = super()._prepare_batch_search_queries(search_ops)
+        if (self.index_config or {}).get("distance_type", "cosine") != "cosine":
+            return queries, requests
+        for index, (_, op) in enumerate(search_ops):
+            if op.query and op.namespace_prefix and not op.filter and not op.refresh_ttl:
+                queries[index] = self._namespace_search(op)
+        return queries, requests
+
+    def _namespace_search(self, op: SearchOp) -> tuple[str, list[Any]]:
+        ns, ns_params = _namespace_prefix_condition(op.namespace_prefix)
+        expiry = (
+            "AND (store.expires_at IS NULL OR store.expires_at > NOW())"
+            if self._omit_expired else ""
+        )
+        sql = _SEARCH.format(ns=ns, expiry=expiry, cap=EXACT_MAX + 1, exact_max=EXACT_MAX)
+        # The namespace condition appears three times; the vector four (filled in after
+        # embedding, where the library replaces every PLACEHOLDER).
+        fetch = op.limit + op.offset
+        params: list[Any] = [
+            *ns_params,
+            PLACEHOLDER, *ns_params, PLACEHOLDER, fetch,
+            PLACEHOLDER, *ns_params, PLACEHOLDER, fetch,
+            op.limit, op.offset,
+        ]
+        return sql, params

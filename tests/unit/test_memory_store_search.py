@@ -1,0 +1,70 @@
+"""Vector search inside one namespace among many: the library's filtered HNSW search loses
+results in small namespaces; MemoryStore's stays exact there."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import PutOp
+from langgraph.store.postgres import AsyncPostgresStore
+
+from store import postgres
+from store.embeddings import EmbeddingModel
+from store.search import SESSION_OPTIONS, MemoryStore
+
+DIMS = 16
+
+
+class Seeded(Embeddings):
+    """Each text's vector is random but fixed by the text (a test double for geometry only)."""
+
+    def _one(self, text: str) -> list[float]:
+        vector = np.random.default_rng(abs(hash(text)) % 2**32).standard_normal(DIMS)
+        return (vector / np.linalg.norm(vector)).tolist()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._one(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._one(text)
+
+
+async def test_a_small_namespace_gets_its_exact_nearest_memories(
+    new_database: Callable[[], str],
+) -> None:
+    url = new_database()
+    model = EmbeddingModel("test:seeded", DIMS, Seeded())
+    async with postgres.connection_pool(url, options=SESSION_OPTIONS) as pool:
+        ours = MemoryStore(pool, index=model.index_config())
+        await ours.setup()
+        ops = [PutOp(("memories", "acme", f"user{i % 50}"), f"k{i}", {"text": f"memory {i}"})
+               for i in range(9_200)]
+        ops += [PutOp(("memories", "acme", "small"), f"s{i}", {"text": f"small {i}"})
+                for i in range(800)]
+        for start in range(0, len(ops), 1000):
+            await ours.abatch(ops[start : start + 1000])
+        async with pool.connection() as conn:
+            await conn.execute("ANALYZE store")
+            await conn.execute("ANALYZE store_vectors")
+
+        for query in ("what do I like", "where do I live", "tell me about work"):
+            mine = await ours.asearch(("memories", "acme", "small"), query=query, limit=5)
+            exact = sorted(
+                (float(np.dot(model.embeddings.embed_query(query),
+                              model.embeddings.embed_query(f"small {i}"))), f"s{i}")
+                for i in range(800))[::-1][:5]
+            assert [item.key for item in mine] == [key for _, key in exact]
+            assert [round(item.score or 0, 4) for item in mine] == [round(s, 4) for s, _ in exact]
+
+        # The library's own search, with pgvector's default settings, misses them.
+        async with postgres.connection_pool(url) as plain:
+            library = AsyncPostgresStore(plain, index=model.index_config())
+            theirs = await library.asearch(("memories", "acme", "small"), query="what do I like",
+                                           limit=5)
+            assert len(theirs) < 5
+
+        # A large namespace goes to the HNSW index and still fills the page.
+        big = await ours.asearch(("memories", "acme"), query="what do I like", limit=5)
+        assert len(big) == 5
