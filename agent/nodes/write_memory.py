@@ -33,8 +33,10 @@ def _source(state: State, runtime: Runtime[Context]) -> Source:
 
 
 def _report(operations: list[MemoryOperation], status: str) -> list[dict[str, Any]]:
+    """What happened to each operation; a no-op is reported as unchanged, whatever was decided."""
     return [{"id": op.id, "action": op.action, "key": op.key, "text": op.text,
-             "reason": op.reason, "status": status} for op in operations]
+             "reason": op.reason, "status": "unchanged" if op.action == "noop" else status}
+            for op in operations]
 
 
 async def _candidates(text: str, state: State, runtime: Runtime[Context]) -> list[MemoryCandidate]:
