@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.store.base import TTLConfig
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -26,6 +27,8 @@ from store.embeddings import EmbeddingModel, load_embedding_model
 from store.search import SESSION_OPTIONS, MemoryStore
 
 DEFAULT_DATA_DIR = ".engram/postgres"
+# Reads extend a memory's life; expired memories are swept hourly. Kinds' TTLs: store/retention.py.
+TTL: TTLConfig = {"refresh_on_read": True, "sweep_interval_minutes": 60}
 CONNECT_TIMEOUT_S = 15.0
 
 
@@ -164,6 +167,11 @@ async def store() -> AsyncIterator[MemoryStore]:
     async with connection_pool(await database_url(), options=SESSION_OPTIONS) as pool:
         await require_pgvector(pool)
         await require_dims(pool, model)
-        memory_store = MemoryStore(pool, index=model.index_config())
+        memory_store = MemoryStore(pool, index=model.index_config(), ttl=TTL)
         await memory_store.setup()
-        yield memory_store
+        # The LangGraph server does not sweep a custom store: expired memories are ours to delete.
+        await memory_store.start_ttl_sweeper()
+        try:
+            yield memory_store
+        finally:
+            await memory_store.stop_ttl_sweeper(timeout=5)

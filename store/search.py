@@ -6,17 +6,23 @@ them) and the namespace filter runs after: a user holding 1% of the memories get
 here is exact (the namespace's rows come from the prefix indexes, then every distance is
 computed); above it the HNSW index is used with pgvector's iterative scan, which keeps scanning
 until enough rows pass the filter. One SQL statement decides, so the choice costs no round trip.
-Searches with value filters or TTL refresh, and those without a query, go to the library as is.
+Searches with value filters, and those without a query, go to the library as is.
+
+Writes get their kind's default TTL (store/retention.py) when they carry none, whether they come
+from the graph or the HTTP API, and reads refresh it: a memory expires after its kind's TTL
+without being read or rewritten.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from langgraph.store.base import SearchOp
+from langgraph.store.base import Op, Result, SearchOp
 from langgraph.store.postgres import AsyncPostgresStore
 from langgraph.store.postgres.base import PLACEHOLDER, HNSWConfig, _namespace_prefix_condition
+
+from store.retention import with_default_ttl
 
 EXACT_MAX = 20_000
 """Namespaces up to this many memories are searched exactly (a few ms at this size)."""
@@ -57,8 +63,22 @@ LIMIT %s OFFSET %s
 """
 
 
+_REFRESH = """
+WITH search_results AS ({search}), refreshed AS (
+    UPDATE store s SET expires_at = NOW() + (s.ttl_minutes || ' minutes')::interval
+    FROM search_results sr
+    WHERE s.prefix = sr.prefix AND s.key = sr.key AND s.ttl_minutes IS NOT NULL
+)
+SELECT * FROM search_results
+"""
+
+
 class MemoryStore(AsyncPostgresStore):
     """AsyncPostgresStore whose namespace searches are exact when the namespace is small."""
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """Give puts without a TTL their kind's default, then run the batch."""
+        return await super().abatch([with_default_ttl(op) for op in ops])
 
     def _prepare_batch_search_queries(
         self, search_ops: Sequence[tuple[int, SearchOp]]
@@ -67,7 +87,7 @@ class MemoryStore(AsyncPostgresStore):
         if (self.index_config or {}).get("distance_type", "cosine") != "cosine":
             return queries, requests
         for index, (_, op) in enumerate(search_ops):
-            if op.query and op.namespace_prefix and not op.filter and not op.refresh_ttl:
+            if op.query and op.namespace_prefix and not op.filter:
                 queries[index] = self._namespace_search(op)
         return queries, requests
 
@@ -87,4 +107,4 @@ class MemoryStore(AsyncPostgresStore):
             PLACEHOLDER, *ns_params, PLACEHOLDER, fetch,
             op.limit, op.offset,
         ]
-        return sql, params
+        return (_REFRESH.format(search=sql) if op.refresh_ttl else sql), params
