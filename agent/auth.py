@@ -55,13 +55,25 @@ def _owner(ctx: Auth.types.AuthContext) -> dict[str, str]:
 @auth.on.threads.create
 async def on_thread_create(ctx: Auth.types.AuthContext, value: Any) -> dict[str, str]:
     """Stamp a new thread with its owner and organisation."""
+    if _caller(ctx).role == "service":
+        raise _forbidden("the service role may only list, read and delete threads")
     value.setdefault("metadata", {}).update(_owner(ctx))
     return _owner(ctx)
 
 
+SERVICE_THREAD_ACTIONS = {"search", "read", "delete"}
+
+
 @auth.on.threads
-async def on_threads(ctx: Auth.types.AuthContext, value: Any) -> dict[str, str]:
-    """Every other thread and run operation sees only the caller's own threads."""
+async def on_threads(ctx: Auth.types.AuthContext, value: Any) -> dict[str, str] | bool:
+    """Every other thread and run operation sees only the caller's own threads.
+
+    The retention job's `service` role may list, read and delete any thread, and nothing else.
+    """
+    if _caller(ctx).role == "service":
+        if ctx.action in SERVICE_THREAD_ACTIONS:
+            return True
+        raise _forbidden("the service role may only list, read and delete threads")
     if isinstance(value, dict) and isinstance(value.get("metadata"), dict):
         value["metadata"].update(_owner(ctx))  # nobody re-assigns a thread by metadata
     return _owner(ctx)
@@ -109,6 +121,8 @@ def _within(namespace: tuple[str, ...], root: tuple[str, ...]) -> bool:
 async def on_store(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> bool:
     """Own memories: read and write. Organisation's shared memories: read; admins write."""
     caller = _caller(ctx)
+    if caller.role == "service":
+        raise _forbidden("the service role has no access to memories")
     own, shared = memory_namespace(caller.identity), shared_namespace(caller.org_id)
     namespace = tuple(value.get("namespace") or ())
     if isinstance(value.get("value"), dict):

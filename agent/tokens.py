@@ -4,7 +4,8 @@ Settings (environment, read once when the server loads auth):
 - `ENGRAM_AUTH=jwt`: verify JWTs with `ENGRAM_JWT_SECRET` (HS256), `ENGRAM_JWT_PUBLIC_KEY` (a PEM
   public key, RS256/ES256) or `ENGRAM_JWT_JWKS_FILE` (a JWKS document on disk, keys chosen by
   `kid`). `ENGRAM_JWT_ISSUER` and `ENGRAM_JWT_AUDIENCE` are required; `exp` is required, `nbf`
-  and `iat` are checked when present. Claims: `sub` (user), `org`, `role` (member | admin).
+  and `iat` are checked when present. Claims: `sub` (user), `org`, `role` (member | admin |
+  service; `service` is for retention jobs: it may list, read and delete threads, nothing else).
 - `ENGRAM_AUTH=dev`: static tokens `ENGRAM_DEV_TOKENS="token=user@org[:role],..."`, for local use.
   Dev tokens are refused unless dev mode is chosen explicitly.
 """
@@ -23,8 +24,8 @@ import jwt
 
 from agent.memory import Identity
 
-Role = Literal["member", "admin"]
-ROLES: tuple[Role, ...] = ("member", "admin")
+Role = Literal["member", "admin", "service"]
+ROLES: tuple[Role, ...] = ("member", "admin", "service")
 LEEWAY_S = 30
 
 

@@ -151,13 +151,34 @@ def configured_model() -> EmbeddingModel:
                                 int(dims) if dims else None)
 
 
+def _int_setting(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    try:
+        return int(value) if value else default
+    except ValueError as err:
+        raise DatabaseError(f"{name}={value!r} is not a whole number") from err
+
+
 @asynccontextmanager
 async def checkpointer() -> AsyncIterator[AsyncPostgresSaver]:
-    """Tier 1: every step of every thread, checkpointed in Postgres."""
+    """Tier 1: every step of every thread, checkpointed in Postgres.
+
+    Threads are pruned to their newest ENGRAM_KEEP_CHECKPOINTS checkpoints (default 50) every
+    ENGRAM_PRUNE_INTERVAL_S seconds (default 600; 0 turns it off).
+    """
+    from store.maintenance import prune_forever
+
+    keep = _int_setting("ENGRAM_KEEP_CHECKPOINTS", 50)
+    interval = _int_setting("ENGRAM_PRUNE_INTERVAL_S", 600)
     async with connection_pool(await database_url()) as pool:
         saver = AsyncPostgresSaver(pool)
         await saver.setup()
-        yield saver
+        pruning = asyncio.create_task(prune_forever(pool, keep, interval)) if interval > 0 else None
+        try:
+            yield saver
+        finally:
+            if pruning:
+                pruning.cancel()
 
 
 @asynccontextmanager
