@@ -1,6 +1,7 @@
-"""Engram's HTTP additions to the LangGraph server: run validation at the boundary.
+"""Engram's HTTP additions to the LangGraph server: run validation, and "forget me".
 
 `langgraph.json` mounts `app`; its middleware sees every request, the server's own routes too.
+Its routes are authenticated by our auth (`http.enable_custom_route_auth`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,13 @@ import re
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agent.erase import erase_user
+from agent.memory import Identity
 from agent.validation import InvalidRun, validate_run
 
 RUN_PATHS = re.compile(r"^/(?:threads/[^/]+/)?runs(?:/wait|/stream)?/?$")
@@ -78,5 +84,20 @@ async def _reject(send: Send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-app = Starlette()
+async def forget_me(request: Request) -> JSONResponse:
+    """Erase the caller: all their memories and threads. Answers what was deleted."""
+    from langgraph_api.store import get_store
+    from langgraph_sdk import get_client
+
+    user = request.user
+    if not getattr(user, "is_authenticated", False) or not user.identity:
+        return JSONResponse({"detail": "sign in to erase your data"}, status_code=401)
+    if user["role"] == "service":
+        return JSONResponse({"detail": "a service token has no user to erase"}, status_code=403)
+    identity = Identity(user_id=str(user.identity), org_id=str(user["org_id"]))
+    report = await erase_user(identity, await get_store(), get_client(url=None, api_key=None))
+    return JSONResponse(report)
+
+
+app = Starlette(routes=[Route("/engram/forget-me", forget_me, methods=["POST"])])
 app.add_middleware(RunValidation)
