@@ -8,6 +8,7 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from agent.prompts import MEMORY_HEADER, NO_MEMORIES, SUMMARY_HEADER
@@ -94,6 +95,7 @@ class OfflineResponder(BaseChatModel):
             "memories": memories,
             "summary": " ".join(summary),
             "messages": len(messages),
+            "prompt_tokens": count_tokens_approximately(messages),
             "last_user_message": question[:500],
         }
         message = AIMessage(

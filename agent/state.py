@@ -20,6 +20,8 @@ class State(InputState, total=False):
 
     summary: str
     """Running summary of the turns folded out of `messages`."""
+    summarized_turns: int
+    """How many user turns the summary covers."""
     memories: list[dict[str, Any]]
     """Memories retrieved for the current turn: key, text, kind, score."""
     memory_operations: list[dict[str, Any]]

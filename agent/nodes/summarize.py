@@ -24,10 +24,15 @@ from agent.scrub import scrub
 from agent.state import State
 
 LINE_CHARS = 200
+# Shares of the context budget: the recent messages may fill 45% of it before the oldest are
+# folded (down to a quarter); the summary and the system prompt with its memories get a quarter
+# each; the rest absorbs the per-message overhead of the count. So the whole prompt fits in the
+# budget, unless the latest user message alone is larger.
+MESSAGES_PERCENT, SUMMARY_SHARE = 45, 4
 
 
 def fold_point(messages: Sequence[AnyMessage], budget: int) -> int:
-    """How many of the oldest messages to fold so the rest fits in half the budget.
+    """How many of the oldest messages to fold so the rest fits in a quarter of the budget.
 
     The latest user message is always kept, and a tool result is never separated from the
     call that asked for it.
@@ -35,7 +40,7 @@ def fold_point(messages: Sequence[AnyMessage], budget: int) -> int:
     keep, kept_tokens = len(messages), 0
     while keep > 0:
         tokens = count_tokens_approximately([messages[keep - 1]])
-        if kept_tokens + tokens > budget // 2 and keep < len(messages):
+        if kept_tokens + tokens > budget // 4 and keep < len(messages):
             break
         kept_tokens += tokens
         keep -= 1
@@ -46,15 +51,30 @@ def fold_point(messages: Sequence[AnyMessage], budget: int) -> int:
     return keep
 
 
+def fit(text: str, tokens: int) -> str:
+    """The end of `text`, whole lines, within about `tokens` tokens (newest lines kept)."""
+    lines = text.splitlines()
+    while len(lines) > 1 and count_tokens_approximately(["\n".join(lines)]) > tokens:
+        lines.pop(0)
+    return "\n".join(lines)[-tokens * 4 :]
+
+
 def extractive_summary(previous: str, folded: Sequence[AnyMessage], budget: int) -> str:
-    """Offline summary: one line per folded turn, newest kept when over a quarter of the budget."""
+    """Offline summary: one line per folded turn, the user's own words kept longest.
+
+    When over its share of the budget, the oldest assistant lines go first, then the oldest
+    user lines (what the user stated is also in their memories).
+    """
     lines = [line for line in previous.splitlines() if line.strip()]
     for message in folded:
         if isinstance(message, HumanMessage | AIMessage) and message.text.strip():
             who = "User" if isinstance(message, HumanMessage) else "Assistant"
             lines.append(f"{who}: {' '.join(message.text.split())[:LINE_CHARS]}")
-    while len(lines) > 1 and count_tokens_approximately(["\n".join(lines)]) > budget // 4:
-        lines.pop(0)
+    limit = budget // SUMMARY_SHARE
+    while len(lines) > 1 and count_tokens_approximately(["\n".join(lines)]) > limit:
+        oldest_reply = next((i for i, line in enumerate(lines) if line.startswith("Assistant:")),
+                            0)
+        lines.pop(oldest_reply)
     return "\n".join(lines)
 
 
@@ -62,38 +82,41 @@ async def summarize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Fold the oldest turns into the running summary when the messages exceed the budget."""
     context = context_of(runtime)
     messages, budget = state["messages"], context.max_context_tokens
-    if count_tokens_approximately(messages) <= budget:
+    if count_tokens_approximately(messages) <= budget * MESSAGES_PERCENT // 100:
         return {}
     fold = fold_point(messages, budget)
     if fold == 0:
         return {}
     folded, previous = messages[:fold], state.get("summary", "")
     if models.configured_model_name(context.model):
-        turns = "\n".join(f"{m.type}: {m.text}" for m in folded if m.text.strip())
+        transcript = "\n".join(f"{m.type}: {m.text}" for m in folded if m.text.strip())
         reply = await models.load_chat_model(context.model).ainvoke(
-            SUMMARIZE_PROMPT.format(summary=previous or "(none)", turns=turns)
+            SUMMARIZE_PROMPT.format(summary=previous or "(none)", turns=transcript)
         )
-        summary = reply.text.strip()
+        summary = fit(reply.text.strip(), budget // SUMMARY_SHARE)
     else:
         summary = extractive_summary(previous, folded, budget)
     # The summary outlives the messages it replaces: it keeps no secret they contained.
     summary = scrub(summary).text
-    await _remember(summary, runtime)
+    turns = state.get("summarized_turns", 0) + sum(isinstance(m, HumanMessage) for m in folded)
+    await _remember(summary, turns, runtime)
     return {
         "summary": summary,
+        "summarized_turns": turns,
         "messages": [RemoveMessage(id=m.id) for m in folded if m.id],
     }
 
 
-async def _remember(summary: str, runtime: Runtime[Context]) -> None:
+async def _remember(summary: str, turns: int, runtime: Runtime[Context]) -> None:
     """Store the thread's running summary as a memory (one per thread, updated in place)."""
     thread_id, run_id = thread_and_run(runtime)
     if not thread_id or not summary:
         return
     store = require_store(runtime)
     namespace = memory_namespace(identity_of(runtime))
+    text = f"Summary of turns 1-{turns} of an earlier conversation:\n{summary}"
     candidate = MemoryCandidate(
-        kind="summary", subject=f"conversation {thread_id}", text=summary[:2000],
+        kind="summary", subject=f"conversation {thread_id}", text=text[:2000],
         importance=0.4, confidence=1.0,
     )
     operations = await reconcile.plan(store, namespace, [candidate])
