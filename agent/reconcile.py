@@ -142,7 +142,7 @@ async def plan(
     # One round: the store batches these gets and searches (and embeds the queries together).
     found, near = await asyncio.gather(
         asyncio.gather(*(store.aget(namespace, key) for key in keys)),
-        asyncio.gather(*(store.asearch(namespace, query=c.text, limit=NEAR) for c, _ in cleaned)),
+        asyncio.gather(*(_near(store, namespace, c) for c, _ in cleaned)),
     )
     operations = []
     for (candidate, counts), key, existing, close in zip(cleaned, keys, found, near, strict=True):
@@ -155,6 +155,19 @@ async def plan(
             importance=candidate.importance, confidence=candidate.confidence, scrubbed=counts,
         ))
     return _one_per_key(operations)
+
+
+async def _near(
+    store: BaseStore, namespace: tuple[str, ...], candidate: MemoryCandidate
+) -> list[SearchItem]:
+    """Stored memories close to the candidate (none looked up for a thread's summary).
+
+    A summary has one key per thread and nothing to be a duplicate of, so it skips the search
+    and the embedding of a long text.
+    """
+    if candidate.kind == "summary":
+        return []
+    return await store.asearch(namespace, query=candidate.text, limit=NEAR)
 
 
 def _one_per_key(operations: list[MemoryOperation]) -> list[MemoryOperation]:
