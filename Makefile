@@ -16,3 +16,6 @@ bench: setup
 	.venv/bin/python bench/embeddings.py
 	.venv/bin/python bench/retrieval.py
 	.venv/bin/python bench/turn.py
+	.venv/bin/python bench/recall.py
+	.venv/bin/python bench/scrub.py
+	.venv/bin/python bench/summaries.py
