@@ -1,4 +1,4 @@
-"""Engram's HTTP additions to the LangGraph server: run validation, and "forget me".
+"""Engram's HTTP additions to the LangGraph server: run validation, forget-me, metrics, readiness.
 
 `langgraph.json` mounts `app`; its middleware sees every request, the server's own routes too.
 Its routes are authenticated by our auth (`http.enable_custom_route_auth`).
@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agent import metrics
 from agent.erase import erase_user
 from agent.memory import Identity
 from agent.validation import InvalidRun, validate_run
@@ -99,5 +102,31 @@ async def forget_me(request: Request) -> JSONResponse:
     return JSONResponse(report)
 
 
-app = Starlette(routes=[Route("/engram/forget-me", forget_me, methods=["POST"])])
+async def prometheus(request: Request) -> Response:
+    """Prometheus metrics of the memory pipeline (admins and the service role)."""
+    if request.user["role"] not in ("admin", "service"):
+        return JSONResponse({"detail": "metrics are for admins and the service role"},
+                            status_code=403)
+    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+async def ready(request: Request) -> JSONResponse:
+    """Ready when one memory search works: database, pgvector and the embedding model."""
+    from langgraph_api.store import get_store
+
+    started = time.perf_counter()
+    try:
+        await (await get_store()).asearch(("engram", "readiness"), query="ready", limit=1)
+    except Exception as err:  # noqa: BLE001 - any failure means not ready; the reason is returned
+        return JSONResponse({"ready": False, "error": f"{type(err).__name__}: {err}"},
+                            status_code=503)
+    return JSONResponse({"ready": True, "search_ms": round((time.perf_counter() - started) * 1000,
+                                                           2)})
+
+
+app = Starlette(routes=[
+    Route("/engram/forget-me", forget_me, methods=["POST"]),
+    Route("/engram/metrics", prometheus, methods=["GET"]),
+    Route("/engram/ready", ready, methods=["GET"]),
+])
 app.add_middleware(RunValidation)

@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 
 from agent import models
 from agent.context import Context, context_of
+from agent.metrics import timed_node
 from agent.prompts import NO_MEMORIES, SYSTEM_PROMPT
 from agent.state import State
 
@@ -29,6 +30,7 @@ def system_prompt(memories: list[dict[str, Any]], summary: str, budget: int) -> 
                                 summary=summary.strip() or NO_MEMORIES)
 
 
+@timed_node
 async def agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Call the chat model on the prompt: system, memories, summary, recent turns."""
     context = context_of(runtime)

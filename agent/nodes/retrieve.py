@@ -8,8 +8,10 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from agent import metrics
 from agent.context import Context, context_of
 from agent.memory import identity_of, memory_namespace, shared_namespace
+from agent.metrics import timed_node
 from agent.nodes.common import last_user_message, require_store
 from agent.retrieval import search_memories
 from agent.state import State
@@ -17,6 +19,7 @@ from agent.state import State
 logger = logging.getLogger(__name__)
 
 
+@timed_node
 async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Search the caller's memories and their organisation's shared ones by meaning."""
     context = context_of(runtime)
@@ -35,9 +38,9 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
          "score": round(score, 4)}
         for item, score in ranked
     ]
-    # One parsable line per retrieval: the hit rate and empty-retrieval rate come from these.
-    logger.info(
-        "memory_retrieval hit=%s memories=%d latency_ms=%.2f",
-        str(bool(memories)).lower(), len(memories), (time.perf_counter() - started) * 1000,
-    )
+    elapsed = time.perf_counter() - started
+    metrics.record_retrieval(bool(memories), elapsed)
+    # One parsable line per retrieval (no content): hit rate and empty-retrieval rate come from it.
+    logger.info("memory_retrieval hit=%s memories=%d latency_ms=%.2f",
+                str(bool(memories)).lower(), len(memories), elapsed * 1000)
     return {"memories": memories}

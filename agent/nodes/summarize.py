@@ -15,9 +15,10 @@ from langchain_core.messages import (
 from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.runtime import Runtime
 
-from agent import models, reconcile
+from agent import metrics, models, reconcile
 from agent.context import Context, context_of
 from agent.memory import MemoryCandidate, Source, identity_of, memory_namespace
+from agent.metrics import timed_node
 from agent.nodes.common import require_store, thread_and_run
 from agent.prompts import SUMMARIZE_PROMPT
 from agent.scrub import scrub
@@ -78,6 +79,7 @@ def extractive_summary(previous: str, folded: Sequence[AnyMessage], budget: int)
     return "\n".join(lines)
 
 
+@timed_node
 async def summarize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Fold the oldest turns into the running summary when the messages exceed the budget."""
     context = context_of(runtime)
@@ -99,6 +101,7 @@ async def summarize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     # The summary outlives the messages it replaces: it keeps no secret they contained.
     summary = scrub(summary).text
     turns = state.get("summarized_turns", 0) + sum(isinstance(m, HumanMessage) for m in folded)
+    metrics.SUMMARIZATIONS.inc()
     await _remember(summary, turns, runtime)
     return {
         "summary": summary,

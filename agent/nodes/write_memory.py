@@ -13,11 +13,12 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agent import approval, ledger, models, reconcile, usage
+from agent import approval, ledger, metrics, models, reconcile, usage
 from agent.context import Context, context_of
 from agent.extract import extract_candidates
 from agent.extract_llm import llm_candidates
 from agent.memory import MemoryCandidate, Source, identity_of, memory_namespace
+from agent.metrics import timed_node
 from agent.nodes.common import last_user_message, require_store, thread_and_run
 from agent.reconcile import MemoryOperation
 from agent.scrub import scrub
@@ -48,6 +49,7 @@ async def _candidates(text: str, state: State, runtime: Runtime[Context]) -> lis
     return extract_candidates(text)
 
 
+@timed_node
 async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Store what the user's latest message said about them, once per message."""
     message = last_user_message(state["messages"])
@@ -68,6 +70,9 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
     now = [op for op in operations if op not in gated]
     await reconcile.apply(store, namespace, now, _source(state, runtime))
     report = _report(now, "applied") + _report(gated, "pending approval")
+    for op in operations:
+        metrics.record_scrubbed(op.scrubbed)
+    metrics.record_operations(report)
     retrieved = [m["key"] for m in state.get("memories", [])]
     await asyncio.gather(
         usage.record_retrievals(store, identity, retrieved),
@@ -79,6 +84,7 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
     }
 
 
+@timed_node
 async def approve_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask a human about the gated operations, then write what they let through."""
     pending = [MemoryOperation.model_validate(op)
@@ -89,6 +95,7 @@ async def approve_memory(state: State, runtime: Runtime[Context]) -> dict[str, A
     chosen = {op.id for op in approved}
     decided = _report(approved, "applied") + _report(
         [op for op in pending if op.id not in chosen], "rejected")
+    metrics.record_operations(decided)
     report = [*state.get("memory_operations", []), *decided]
     message = last_user_message(state["messages"])
     thread_id, _ = thread_and_run(runtime)
