@@ -41,6 +41,12 @@ FORGET_MATCH = 0.5
 """A "forget ..." request deletes the closest memory when no memory has its subject."""
 NEAR = 5
 _WORD = re.compile(r"[a-z0-9']+")
+_WITH_DIGITS = re.compile(r"[\w-]*\d[\w-]*")
+
+
+def same_identifiers(a: str, b: str) -> bool:
+    """Whether two texts name the same numbers and codes ("T0-1" vs "T0-2" embed alike)."""
+    return set(_WITH_DIGITS.findall(a.lower())) == set(_WITH_DIGITS.findall(b.lower()))
 _NEGATIVE = {"not", "no", "never", "dislikes", "hates", "doesn't", "don't", "isn't", "longer"}
 
 
@@ -53,6 +59,8 @@ def same_fact(old: str, new: str, similarity: float) -> bool:
     """
     old_words, new_words = _WORD.findall(old.lower()), _WORD.findall(new.lower())
     if (_NEGATIVE & set(old_words)) != (_NEGATIVE & set(new_words)):
+        return False
+    if not same_identifiers(old, new) and not set(old_words) < set(new_words):
         return False
     if similarity >= REFINES and set(old_words) < set(new_words):
         return True  # a refinement: "name is Ada" -> "name is Ada Lovelace"
@@ -125,7 +133,8 @@ def _decide(
         return "supersede", existing, "the new statement contradicts the stored one"
     duplicate = next(
         (item for item in current
-         if (item.score or 0.0) >= DUPLICATE and item.value.get("kind") == candidate.kind),
+         if (item.score or 0.0) >= DUPLICATE and item.value.get("kind") == candidate.kind
+         and same_identifiers(str(item.value.get("text", "")), candidate.text)),
         None,
     )
     if duplicate is not None:

@@ -55,8 +55,9 @@ def _config_for(workdir: Path) -> Path:
 class Server:
     """One `langgraph dev` process; kill() is a SIGKILL, start() brings it back on the same data."""
 
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str], extra_args: list[str] | None = None) -> None:
         self.workdir = workdir
+        self.extra_args = extra_args or []
         self.env = {**os.environ, **env}
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -69,7 +70,7 @@ class Server:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(langgraph), "dev", "--port", str(self.port), "--no-browser", "--no-reload",
-                 "--config", str(self.config)],
+                 "--config", str(self.config), *self.extra_args],
                 cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )

@@ -174,3 +174,11 @@ async def test_retrievals_are_counted_once_per_turn(memory_store: Any) -> None:
     usage = await memory_store.aget(usage_namespace(Identity(user.identity, "acme")), memory["key"])
     assert usage.value["retrievals"] == 2
     assert usage.value["last_retrieved_at"]
+
+
+async def test_statements_that_differ_in_a_number_are_not_duplicates(memory_store: Any) -> None:
+    user = new_user()
+    await tell(memory_store, user, "Remember that ticket T7-1 is assigned to me.")
+    result = await tell(memory_store, user, "Remember that ticket T7-2 is assigned to me.")
+    assert [op["action"] for op in result["memory_operations"]] == ["add"]
+    assert len(await current_texts(memory_store, user)) == 2
