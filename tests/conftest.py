@@ -76,6 +76,7 @@ def engram_env(database_url: str) -> Iterator[dict[str, str]]:
         "ENGRAM_JWT_ISSUER": JWT_ISSUER,
         "ENGRAM_JWT_AUDIENCE": JWT_AUDIENCE,
         "MODEL": "",
+        "LOG_JSON": "true",
         "EMBEDDINGS": "",
     }
     with pytest.MonkeyPatch.context() as patch:

@@ -12,7 +12,7 @@ from agent import metrics
 from agent.context import Context, context_of
 from agent.memory import identity_of, memory_namespace, shared_namespace
 from agent.metrics import timed_node
-from agent.nodes.common import last_user_message, require_store
+from agent.nodes.common import last_user_message, require_store, thread_and_run
 from agent.retrieval import search_memories
 from agent.state import State
 
@@ -40,7 +40,14 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ]
     elapsed = time.perf_counter() - started
     metrics.record_retrieval(bool(memories), elapsed)
-    # One parsable line per retrieval (no content): hit rate and empty-retrieval rate come from it.
-    logger.info("memory_retrieval hit=%s memories=%d latency_ms=%.2f",
-                str(bool(memories)).lower(), len(memories), elapsed * 1000)
+    # One line per retrieval, ids and numbers only (never text): with the server's LOG_JSON=true
+    # the extra fields become JSON keys; the hit and empty-retrieval rates come from these.
+    thread_id, run_id = thread_and_run(runtime)
+    logger.info(
+        "memory_retrieval hit=%s memories=%d latency_ms=%.2f",
+        str(bool(memories)).lower(), len(memories), elapsed * 1000,
+        extra={"thread_id": thread_id, "run_id": run_id, "user_id": identity.user_id,
+               "org_id": identity.org_id, "hit": bool(memories), "memories": len(memories),
+               "latency_ms": round(elapsed * 1000, 2)},
+    )
     return {"memories": memories}

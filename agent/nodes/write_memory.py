@@ -8,6 +8,7 @@ approval node runs again, over the plan saved in the checkpoint, never a new ext
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -23,6 +24,8 @@ from agent.nodes.common import last_user_message, require_store, thread_and_run
 from agent.reconcile import MemoryOperation
 from agent.scrub import scrub
 from agent.state import State
+
+logger = logging.getLogger(__name__)
 
 
 def _source(state: State, runtime: Runtime[Context]) -> Source:
@@ -73,6 +76,12 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
     for op in operations:
         metrics.record_scrubbed(op.scrubbed)
     metrics.record_operations(report)
+    logger.info(
+        "memory_write operations=%d pending=%d", len(now), len(gated),
+        extra={"thread_id": thread_id, "run_id": thread_and_run(runtime)[1],
+               "user_id": identity.user_id, "org_id": identity.org_id,
+               "actions": sorted(op.action for op in operations)},
+    )
     retrieved = [m["key"] for m in state.get("memories", [])]
     await asyncio.gather(
         usage.record_retrievals(store, identity, retrieved),

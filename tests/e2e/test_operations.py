@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import httpx
@@ -57,3 +58,21 @@ async def test_readiness_checks_database_vectors_and_model(server: Server) -> No
         response = await http.get(
             "/engram/ready", headers={"Authorization": f"Bearer {mint('ops', 'acme', 'service')}"})
     assert response.status_code == 200 and response.json()["ready"] is True
+
+
+async def test_logs_are_json_with_ids_and_never_content(server: Server, client_for: Clients) -> None:
+    alice = client_for("alice")
+    thread = await alice.threads.create()
+    await say(alice, thread["thread_id"], "Remember that my locker code is hidden-kumquat.")
+    await say(alice, thread["thread_id"], "What is my locker code?")
+    events = []
+    for line in server.log.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue
+    ours = [e for e in events if e.get("thread_id") == thread["thread_id"]
+            and str(e.get("event", "")).startswith(("memory_retrieval", "memory_write"))]
+    assert {e["event"].split()[0] for e in ours} == {"memory_retrieval", "memory_write"}
+    assert all(e["user_id"] == "alice" and e["run_id"] for e in ours)
+    assert "kumquat" not in json.dumps(ours)
