@@ -18,7 +18,7 @@ from agent import approval, ledger, metrics, models, reconcile, usage
 from agent.context import Context, context_of
 from agent.extract import extract_candidates
 from agent.extract_llm import llm_candidates
-from agent.memory import MemoryCandidate, Source, identity_of, memory_namespace
+from agent.memory import Identity, MemoryCandidate, Source, identity_of, memory_namespace
 from agent.metrics import timed_node
 from agent.nodes.common import last_user_message, require_store, thread_and_run
 from agent.reconcile import MemoryOperation
@@ -43,6 +43,23 @@ def _report(operations: list[MemoryOperation], status: str) -> list[dict[str, An
             for op in operations]
 
 
+def _observe(
+    operations: list[MemoryOperation], report: list[dict[str, Any]], identity: Identity,
+    thread_id: str | None, run_id: str | None,
+) -> None:
+    """Metrics and one log line for a write (ids and counts only, never text)."""
+    for op in operations:
+        metrics.record_scrubbed(op.scrubbed)
+    metrics.record_operations(report)
+    logger.info(
+        "memory_write operations=%d pending=%d",
+        sum(r["status"] != "pending approval" for r in report),
+        sum(r["status"] == "pending approval" for r in report),
+        extra={"thread_id": thread_id, "run_id": run_id, "user_id": identity.user_id,
+               "org_id": identity.org_id, "actions": sorted(op.action for op in operations)},
+    )
+
+
 async def _candidates(text: str, state: State, runtime: Runtime[Context]) -> list[MemoryCandidate]:
     """From the chat model when one is configured, else from the offline rules."""
     context = context_of(runtime)
@@ -59,7 +76,7 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
     if message is None:
         return {"memory_operations": [], "pending_memory_operations": []}
     store, identity = require_store(runtime), identity_of(runtime)
-    thread_id, _ = thread_and_run(runtime)
+    thread_id, run_id = thread_and_run(runtime)
     if (done := await ledger.applied_operations(store, identity, thread_id, message.id)) is not None:
         replayed = [{**op, "action": "noop", "reason": "this turn was already applied",
                      "status": "replayed"} for op in done]
@@ -73,15 +90,7 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
     now = [op for op in operations if op not in gated]
     await reconcile.apply(store, namespace, now, _source(state, runtime))
     report = _report(now, "applied") + _report(gated, "pending approval")
-    for op in operations:
-        metrics.record_scrubbed(op.scrubbed)
-    metrics.record_operations(report)
-    logger.info(
-        "memory_write operations=%d pending=%d", len(now), len(gated),
-        extra={"thread_id": thread_id, "run_id": thread_and_run(runtime)[1],
-               "user_id": identity.user_id, "org_id": identity.org_id,
-               "actions": sorted(op.action for op in operations)},
-    )
+    _observe(operations, report, identity, thread_id, run_id)
     retrieved = [m["key"] for m in state.get("memories", [])]
     await asyncio.gather(
         usage.record_retrievals(store, identity, retrieved),
