@@ -30,24 +30,37 @@ class Identity:
 LOCAL = Identity(user_id="local", org_id="local")
 
 
+def label(value: str) -> str:
+    """An id as a namespace label, with '%' and '.' percent-encoded.
+
+    Store labels cannot hold dots (emails do); the encoding keeps distinct ids distinct.
+    """
+    return value.replace("%", "%25").replace(".", "%2E")
+
+
+def _owner(identity: Identity) -> tuple[str, str]:
+    # "user:" keeps every user's label apart from the organisation's "shared".
+    return label(identity.org_id), f"user:{label(identity.user_id)}"
+
+
 def memory_namespace(identity: Identity) -> tuple[str, str, str]:
     """The store namespace of a user's memories; the only place this tuple is built."""
-    return (MEMORY_ROOT, identity.org_id, identity.user_id)
+    return (MEMORY_ROOT, *_owner(identity))
 
 
 def ledger_namespace(identity: Identity) -> tuple[str, str, str]:
     """Where the turns whose memory operations were applied are recorded (not searchable)."""
-    return (LEDGER_ROOT, identity.org_id, identity.user_id)
+    return (LEDGER_ROOT, *_owner(identity))
 
 
 def usage_namespace(identity: Identity) -> tuple[str, str, str]:
     """Where retrieval counts of a user's memories are kept (one item per memory key)."""
-    return (USAGE_ROOT, identity.org_id, identity.user_id)
+    return (USAGE_ROOT, *_owner(identity))
 
 
 def shared_namespace(org_id: str) -> tuple[str, str, str]:
     """The store namespace of an organisation's shared knowledge."""
-    return (MEMORY_ROOT, org_id, SHARED)
+    return (MEMORY_ROOT, label(org_id), SHARED)
 
 
 def identity_of(runtime: Runtime[Any]) -> Identity:

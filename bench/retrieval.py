@@ -1,21 +1,25 @@
-"""Benchmark memory search: `AsyncPostgresStore.asearch` latency with N memories stored.
+"""Benchmark memory search: `MemoryStore.asearch` latency with N memories stored.
 
 For each size N (default 10k and 100k) and each target share (default 1.0, 0.1 and 0.01), a
 fresh database `engram_bench_retrieval_*` is made on the embedded Postgres and the store is
-opened with the project's own factory, `store.postgres.store()`, which creates the schema and the
-HNSW index `store_vectors_embedding_idx`. Share 1.0 puts all N memories in the searched user's
-namespace (one heavy user: the most rows the index must rank for one search); shares 0.1 and 0.01
-put 10% / 1% there and spread the rest over `--other-users` other namespaces of the same
-organisation (0.01 with 99 others is "100 users of equal size"), so the namespace filter, applied
-after the HNSW scan, has to discard most of what the index finds.
+opened with the project's own factory, `store.postgres.store()`: it creates the schema and the
+HNSW index `store_vectors_embedding_idx`, and returns a `store.search.MemoryStore` whose pooled
+connections carry the factory's session options (`store.search.SESSION_OPTIONS`). Share 1.0
+puts all N memories in the searched user's namespace (one heavy user); shares 0.1 and 0.01 put
+10% / 1% there and spread the rest over `--other-users` other namespaces of the same
+organisation (0.01 with 99 others is "100 users of equal size"). MemoryStore searches a
+namespace of at most `store.search.EXACT_MAX` memories exactly and larger ones through the HNSW
+index; `plan` lists the executed plan nodes, so it shows which branch ran.
 
 Loading: N deterministic synthetic memories (seeded template combinations; 20 of them are
 "planted" facts with a known question) are embedded once, in batches, with the store's own
 embedding model (`store.postgres.configured_model()`, the object the factory hands the store),
 and cached in `.engram/bench-cache/`. Rows go in with COPY into the library's tables: `store`
 (prefix = namespace joined by '.', key from `agent.memory.memory_key`, value = an
-`agent.memory.MemoryValue`) and `store_vectors` (field_name 'text'), as `aput` would write them.
-The index is dropped for the copy and re-created from its own definition (`pg_indexes`), then
+`agent.memory.MemoryValue`, ttl_minutes and expires_at from `store.retention.default_ttl`) and
+`store_vectors` (field_name 'text'), as `aput` would write them. Searches refresh the TTL of
+what they find (the factory's TTLConfig), so each timed search includes that UPDATE. The index
+is dropped for the copy and re-created from its own definition (`pg_indexes`), then
 `VACUUM ANALYZE` runs.
 
 Measured, after 20 warm-up searches, over 200 distinct natural-language questions, limit 5:
@@ -23,14 +27,16 @@ Measured, after 20 warm-up searches, over 200 distinct natural-language question
 alone), `db` (asearch with the query vector precomputed, so the store's SQL plus its Python),
 and `sql_exec` (server execution time from EXPLAIN ANALYZE of the store's own SQL). The store's
 embeddings come wrapped in a cache of recent texts; the questions are distinct, so `search`
-always embeds, and `embed` times the model behind the cache. Recall@5 is
-against an exact numpy search of the same namespace (tie-aware: a result scoring at least the
-exact k-th best counts); `planted_top5` counts planted facts whose
-question finds them in the top 5 (and how many an exact search would find).
+always embeds, and `embed` times the model behind the cache. Recall@5 is against an exact numpy
+search of the same namespace (tie-aware: a result scoring at least the exact k-th best counts);
+`planted_top5` counts planted facts whose question finds them in the top 5 (and how many an
+exact search would find).
 
     .venv/bin/python bench/retrieval.py [--sizes 10000,100000] [--target-shares 1.0,0.1,0.01]
-        [--settings "default;hnsw.ef_search=100"] [--index-params m=16,ef_construction=200]
-        [--keep]
+        [--settings "factory;hnsw.ef_search=200"] [--index-params m=16,ef_construction=64]
+        [--exact-max 0] [--keep]
+
+`--settings` variants are added after the factory's session options (the later `-c` wins).
 
 Progress goes to stderr; the result is one JSON line on stdout.
 """
@@ -47,7 +53,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +75,12 @@ from _common import (
 )
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import SearchOp
-from langgraph.store.postgres import AsyncPostgresStore
 from langgraph.store.postgres.base import PLACEHOLDER
 from psycopg import sql
 
 from agent.memory import Identity, MemoryValue, Source, memory_key, memory_namespace
+from store.retention import default_ttl
+from store.search import MemoryStore
 
 INDEX = "store_vectors_embedding_idx"
 TARGET = Identity(user_id="bench-user", org_id="bench")
@@ -95,14 +102,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--explain-queries", type=int, default=50,
                         help="searches run again under EXPLAIN ANALYZE for server time")
     parser.add_argument(
-        "--settings", default="default",
-        help="';'-separated session settings to compare, each 'default' or 'guc=value,...' "
-             "(e.g. 'default;hnsw.ef_search=100;hnsw.iterative_scan=relaxed_order')",
+        "--settings", default="factory",
+        help="';'-separated session settings to compare, each 'factory' (the factory's session "
+             "options as they are) or 'guc=value,...' applied on top of them "
+             "(e.g. 'factory;hnsw.ef_search=200;hnsw.iterative_scan=off')",
     )
     parser.add_argument(
         "--index-params", default="",
         help="experiment: rebuild the HNSW index WITH these parameters (e.g. "
-             "'m=16,ef_construction=200') instead of the store's own definition",
+             "'m=16,ef_construction=64') instead of the store's own definition",
+    )
+    parser.add_argument(
+        "--exact-max", type=int, default=None,
+        help="experiment: search namespaces up to this many memories exactly instead of "
+             "store.search.EXACT_MAX (0 sends every search to the HNSW index)",
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--embed-chunk", type=int, default=2048,
@@ -152,7 +165,7 @@ class Precomputed(Embeddings):
 def parse_settings(spec: str) -> list[dict[str, str]]:
     variants: list[dict[str, str]] = []
     for part in (p.strip() for p in spec.split(";")):
-        if not part or part == "default":
+        if not part or part in ("factory", "default"):
             variants.append({})
             continue
         pairs = (item.split("=", 1) for item in part.split(","))
@@ -161,14 +174,18 @@ def parse_settings(spec: str) -> list[dict[str, str]]:
 
 
 def variant_name(settings: dict[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in settings.items()) or "default"
+    return ",".join(f"{k}={v}" for k, v in settings.items()) or "factory"
 
 
-def with_settings(url: str, settings: dict[str, str]) -> str:
-    if not settings:
-        return url
-    options = " ".join(f"-c {k}={v}" for k, v in settings.items())
-    return psycopg.conninfo.make_conninfo(url, options=options)
+def session_options(settings: dict[str, str]) -> str:
+    """The factory's session options with the variant's settings after them (the later wins).
+
+    The factory passes its options to the pool as a connection argument, which replaces any
+    `options` in DATABASE_URL, so a variant has to go through the factory's own string.
+    """
+    from store.search import SESSION_OPTIONS
+
+    return " ".join([SESSION_OPTIONS, *(f"-c {k}={v}" for k, v in settings.items())]).strip()
 
 
 def generate(n: int, seed: int) -> tuple[list[str], list[str], list[str]]:
@@ -257,12 +274,15 @@ def vector_literal(vector: Matrix) -> str:
 
 async def load(url: str, layout: Layout, corpus: Corpus, index_params: str) -> dict[str, Any]:
     """COPY the layout's rows into the library's tables and rebuild the HNSW index."""
-    now = datetime.now(UTC).isoformat()
+    moment = datetime.now(UTC)
+    now = moment.isoformat()
     keys = [
         memory_key(layout.namespaces[p], corpus.kinds[r], f"{corpus.subjects[r]} #{p}")
         for p, r in enumerate(layout.rows)
     ]
     prefixes = [".".join(ns) for ns in layout.namespaces]
+    ttls = [default_ttl(layout.namespaces[p], {"kind": corpus.kinds[r]})
+            for p, r in enumerate(layout.rows)]
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         row = await (await conn.execute(
             "SELECT indexdef FROM pg_indexes WHERE indexname = %s", (INDEX,))).fetchone()
@@ -273,7 +293,9 @@ async def load(url: str, layout: Layout, corpus: Corpus, index_params: str) -> d
         await conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(INDEX)))
         started = time.perf_counter()
         async with conn.cursor() as cur:
-            async with cur.copy("COPY store (prefix, key, value) FROM STDIN") as copy:
+            async with cur.copy(
+                "COPY store (prefix, key, value, expires_at, ttl_minutes) FROM STDIN"
+            ) as copy:
                 for p, r in enumerate(layout.rows):
                     value = MemoryValue(
                         text=corpus.texts[r], kind=corpus.kinds[r],  # type: ignore[arg-type]
@@ -281,7 +303,10 @@ async def load(url: str, layout: Layout, corpus: Corpus, index_params: str) -> d
                         source=Source(thread_id=f"synthetic-{p % 997}"),
                         created_at=now, updated_at=now,
                     ).model_dump(mode="json")
-                    await copy.write_row((prefixes[p], keys[p], json.dumps(value)))
+                    ttl = ttls[p]
+                    expires = None if ttl is None else moment + timedelta(minutes=ttl)
+                    await copy.write_row((prefixes[p], keys[p], json.dumps(value), expires,
+                                          None if ttl is None else int(ttl)))
             log(f"copied {layout.n} rows into store")
             async with cur.copy(
                 "COPY store_vectors (prefix, key, field_name, embedding) FROM STDIN"
@@ -297,6 +322,7 @@ async def load(url: str, layout: Layout, corpus: Corpus, index_params: str) -> d
         if index_params:
             if not re.fullmatch(r"\w+=\d+(,\w+=\d+)*", index_params):
                 raise ValueError(f"--index-params {index_params!r} is not 'name=int,...'")
+            indexdef = re.sub(r"\s+WITH\s*\(.*\)\s*$", "", indexdef)
             indexdef = f"{indexdef} WITH ({index_params.replace(',', ', ')})"
             log(f"experiment: index rebuilt as {indexdef}")
         await conn.execute(indexdef.encode())
@@ -315,11 +341,17 @@ def exact_top(query: Matrix, candidates: Matrix, k: int) -> list[int]:
 
 
 def plan_summary(plan: dict[str, Any]) -> list[str]:
-    """The plan's node types, depth first, with the index each scan uses."""
+    """The plan's executed node types, depth first, with the index each scan uses.
+
+    MemoryStore's statement holds both an exact and an HNSW branch; the one the namespace size
+    rules out is never executed (zero loops) and is left out here.
+    """
     out = []
     stack = [plan]
     while stack:
         node = stack.pop()
+        if node.get("Actual Loops", 1) == 0:
+            continue
         label = str(node.get("Node Type", "?"))
         if "Index Name" in node:
             label += f" using {node['Index Name']}"
@@ -328,7 +360,7 @@ def plan_summary(plan: dict[str, Any]) -> list[str]:
     return out
 
 
-async def explain(url: str, memory_store: AsyncPostgresStore, namespace: tuple[str, ...],
+async def explain(url: str, memory_store: MemoryStore, namespace: tuple[str, ...],
                   queries: Sequence[str], vectors: dict[str, list[float]],
                   limit: int) -> dict[str, Any]:
     """EXPLAIN ANALYZE the SQL the store runs for these searches: server time and plan shape."""
@@ -361,17 +393,21 @@ async def measure(
     args: argparse.Namespace,
 ) -> dict[str, Any]:
     """Time searches in the target namespace through a store opened by the project's factory."""
-    from store.postgres import store
+    from store import postgres as factory
+    from store import search
 
-    base_url = os.environ["DATABASE_URL"]
-    url = with_settings(base_url, settings)
-    os.environ["DATABASE_URL"] = url
+    if args.exact_max is not None:
+        search.EXACT_MAX = args.exact_max  # read when each search statement is built
+    options = session_options(settings)
+    url = psycopg.conninfo.make_conninfo(os.environ["DATABASE_URL"], options=options)
     namespace = memory_namespace(TARGET)
     queries = distinct_queries(args.warmup + args.queries, args.seed + 1)
     warmup, timed = queries[: args.warmup], queries[args.warmup :]
     planted_questions = [question for _, question in PLANTED]
+    factory_options: str = getattr(factory, "SESSION_OPTIONS")  # noqa: B009
+    setattr(factory, "SESSION_OPTIONS", options)  # noqa: B010  # the factory's pool options
     try:
-        async with store() as memory_store:
+        async with factory.store() as memory_store:
             for query in warmup:
                 await memory_store.asearch(namespace, query=query, limit=args.limit)
             search_s, found = [], []
@@ -410,7 +446,7 @@ async def measure(
             plans = await explain(url, memory_store, namespace,
                                   timed[: args.explain_queries], vectors, args.limit)
     finally:
-        os.environ["DATABASE_URL"] = base_url
+        setattr(factory, "SESSION_OPTIONS", factory_options)  # noqa: B010
 
     target_matrix = corpus.vectors[[layout.rows[p] for p in layout.target_rows]]
     target_keys = [keys[p] for p in layout.target_rows]
@@ -433,6 +469,8 @@ async def measure(
         planted_exact += key in {target_keys[i] for i in truth}
     return {
         "settings": variant_name(settings),
+        "session_options": options,
+        "exact_max": search.EXACT_MAX,
         **percentiles_ms(search_s, "search"),
         **percentiles_ms(embed_s, "embed"),
         **percentiles_ms(db_s, "db"),
@@ -480,8 +518,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     log(json.dumps(results[-1]))
     headline = next(
         (r for r in results
-         if r["n"] == max(sizes) and r["target_share"] == 1.0 and r["settings"] == "default"
-         and not args.index_params),
+         if r["n"] == max(sizes) and r["target_share"] == 1.0 and r["settings"] == "factory"
+         and not args.index_params and args.exact_max is None),
         None,
     )
     goal: dict[str, Any] = {"p50_ms": GOAL_P50_MS, "p95_ms": GOAL_P95_MS, "n": max(sizes)}

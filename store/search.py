@@ -18,29 +18,33 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from langgraph.checkpoint.postgres import _ainternal
 from langgraph.store.base import Op, Result, SearchOp
 from langgraph.store.postgres import AsyncPostgresStore
 from langgraph.store.postgres.base import PLACEHOLDER, HNSWConfig, _namespace_prefix_condition
 
 from store.retention import with_default_ttl
 
-EXACT_MAX = 20_000
-"""Namespaces up to this many memories are searched exactly (a few ms at this size)."""
+EXACT_MAX = 5_000
+"""Namespaces up to this many memories are searched exactly (see BENCHMARKS.md for the cost)."""
 # Session settings for the approximate branch (pgvector >= 0.8): scan on until `limit` rows pass
 # the namespace filter; a wider candidate list for recall. Results are re-sorted by score.
-SESSION_OPTIONS = "-c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search=100"
+# A generic plan cached for one namespace would be reused for all (exact and HNSW differ): plan
+# every search for its own parameters.
+SESSION_OPTIONS = ("-c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search=100 "
+                   "-c plan_cache_mode=force_custom_plan")
 INDEX_PARAMS: HNSWConfig = {"kind": "hnsw", "vector_type": "vector", "m": 16,
                              "ef_construction": 200}
 """The HNSW index: denser graph and a wider build search than pgvector's defaults, for recall."""
 
 _SEARCH = """
 WITH size AS MATERIALIZED (
-    SELECT count(*) AS n FROM (SELECT 1 FROM store WHERE {ns} {expiry} LIMIT {cap}) c
+    SELECT count(*) AS n FROM (SELECT 1 FROM store_vectors sv WHERE {ns_sv} LIMIT {cap}) c
 ), exact AS (
     SELECT store.prefix, store.key, store.value, store.created_at, store.updated_at,
         sv.embedding <=> %s::vector AS distance
-    FROM store JOIN store_vectors sv ON store.prefix = sv.prefix AND store.key = sv.key
-    WHERE {ns} {expiry} AND (SELECT n FROM size) <= {exact_max}
+    FROM store_vectors sv JOIN store ON store.prefix = sv.prefix AND store.key = sv.key
+    WHERE {ns_sv} {expiry} AND (SELECT n FROM size) <= {exact_max}
     -- "+ 0" hides the distance from the HNSW index: every row of the namespace is scored.
     ORDER BY (sv.embedding <=> %s::vector) + 0
     LIMIT %s
@@ -62,6 +66,11 @@ ORDER BY score DESC
 LIMIT %s OFFSET %s
 """
 
+# Our own schema changes, in order; the position is the version. Never edit or reorder.
+MIGRATIONS = (
+    # The exact search reads a namespace's vectors by prefix (equality, or LIKE for children).
+    "CREATE INDEX IF NOT EXISTS store_vectors_prefix_idx ON store_vectors (prefix text_pattern_ops)",
+)
 
 _REFRESH = """
 WITH search_results AS ({search}), refreshed AS (
@@ -75,6 +84,20 @@ SELECT * FROM search_results
 
 class MemoryStore(AsyncPostgresStore):
     """AsyncPostgresStore whose namespace searches are exact when the namespace is small."""
+
+    async def setup(self) -> None:
+        """The library's migrations, then ours (recorded in `engram_migrations`)."""
+        await super().setup()
+        async with _ainternal.get_connection(self.conn) as conn:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS engram_migrations (v integer PRIMARY KEY)")
+            cursor = await conn.execute("SELECT coalesce(max(v), -1) AS v FROM engram_migrations")
+            row = await cursor.fetchone()
+            done = int(row["v"] if isinstance(row, dict) else row[0]) if row else -1
+            for version, statement in enumerate(MIGRATIONS):
+                if version > done:
+                    await conn.execute(statement)
+                    await conn.execute("INSERT INTO engram_migrations (v) VALUES (%s)", (version,))
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Give puts without a TTL their kind's default, then run the batch."""
@@ -97,7 +120,9 @@ class MemoryStore(AsyncPostgresStore):
             "AND (store.expires_at IS NULL OR store.expires_at > NOW())"
             if self._omit_expired else ""
         )
-        sql = _SEARCH.format(ns=ns, expiry=expiry, cap=EXACT_MAX + 1, exact_max=EXACT_MAX)
+        ns_sv = ns.replace("store.prefix", "sv.prefix")
+        sql = _SEARCH.format(ns=ns, ns_sv=ns_sv, expiry=expiry, cap=EXACT_MAX + 1,
+                             exact_max=EXACT_MAX)
         # The namespace condition appears three times; the vector four (filled in after
         # embedding, where the library replaces every PLACEHOLDER).
         fetch = op.limit + op.offset

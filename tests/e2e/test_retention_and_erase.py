@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
+from agent.memory import Identity, ledger_namespace, memory_namespace, usage_namespace
 from store import maintenance
 from store.postgres import connection_pool
 from tests.conftest import mint
@@ -28,12 +29,15 @@ async def leftovers(database_url: str, user: str, threads: list[str]) -> dict[st
             row = await (await conn.execute(
                 f"SELECT count(*) FROM {table} WHERE thread_id = ANY(%s)", (threads,))).fetchone()
             counts[table] = int(row[0]) if row else 0
+        identity = Identity(user, "acme")
+        prefixes = [".".join(ns) for ns in (memory_namespace(identity), ledger_namespace(identity),
+                                            usage_namespace(identity))]
         row = await (await conn.execute(
-            "SELECT count(*) FROM store WHERE prefix LIKE %s OR value::text LIKE %s",
-            (f"%.{user}%", f"%{threads[0]}%"))).fetchone()
+            "SELECT count(*) FROM store WHERE prefix = ANY(%s) OR value::text LIKE %s",
+            (prefixes, f"%{threads[0]}%"))).fetchone()
         counts["store"] = int(row[0]) if row else 0
         row = await (await conn.execute(
-            "SELECT count(*) FROM store_vectors WHERE prefix LIKE %s", (f"%.{user}%",))).fetchone()
+            "SELECT count(*) FROM store_vectors WHERE prefix = ANY(%s)", (prefixes,))).fetchone()
         counts["store_vectors"] = int(row[0]) if row else 0
     return counts
 
@@ -50,7 +54,8 @@ async def test_forget_me_erases_every_memory_and_thread_of_the_user(
         threads.append(thread["thread_id"])
     kept = await alice.threads.create()
     await say(alice, kept["thread_id"], "I love chess.")
-    assert sum((await leftovers(database_url, "erin", threads)).values()) > 0
+    before = await leftovers(database_url, "erin", threads)
+    assert before["store"] >= 7 and before["store_vectors"] >= 3 and before["checkpoints"] > 0
 
     async with httpx.AsyncClient(base_url=server.url) as http:
         assert (await http.post("/engram/forget-me")).status_code == 401
