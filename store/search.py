@@ -40,14 +40,19 @@ INDEX_PARAMS: HNSWConfig = {"kind": "hnsw", "vector_type": "vector", "m": 16,
 _SEARCH = """
 WITH size AS MATERIALIZED (
     SELECT count(*) AS n FROM (SELECT 1 FROM store_vectors sv WHERE {ns_sv} LIMIT {cap}) c
-), exact AS (
-    SELECT store.prefix, store.key, store.value, store.created_at, store.updated_at,
-        sv.embedding <=> %s::vector AS distance
-    FROM store_vectors sv JOIN store ON store.prefix = sv.prefix AND store.key = sv.key
-    WHERE {ns_sv} {expiry} AND (SELECT n FROM size) <= {exact_max}
-    -- "+ 0" hides the distance from the HNSW index: every row of the namespace is scored.
+), nearest AS (
+    -- Scored on the vectors alone, then joined to their items for the best few only.
+    SELECT sv.prefix, sv.key, sv.embedding <=> %s::vector AS distance
+    FROM store_vectors sv
+    WHERE {ns_sv} AND (SELECT n FROM size) <= {exact_max}
+    -- "+ 0" hides the distance from the HNSW index: every vector of the namespace is scored.
     ORDER BY (sv.embedding <=> %s::vector) + 0
     LIMIT %s
+), exact AS (
+    SELECT store.prefix, store.key, store.value, store.created_at, store.updated_at,
+        nearest.distance
+    FROM nearest JOIN store ON store.prefix = nearest.prefix AND store.key = nearest.key
+    WHERE TRUE {expiry}
 ), approximate AS (
     SELECT store.prefix, store.key, store.value, store.created_at, store.updated_at,
         sv.embedding <=> %s::vector AS distance
@@ -127,9 +132,9 @@ class MemoryStore(AsyncPostgresStore):
         # embedding, where the library replaces every PLACEHOLDER).
         fetch = op.limit + op.offset
         params: list[Any] = [
-            *ns_params,
-            PLACEHOLDER, *ns_params, PLACEHOLDER, fetch,
-            PLACEHOLDER, *ns_params, PLACEHOLDER, fetch,
+            *ns_params,  # size
+            PLACEHOLDER, *ns_params, PLACEHOLDER, fetch,  # nearest (exact)
+            PLACEHOLDER, *ns_params, PLACEHOLDER, fetch,  # approximate
             op.limit, op.offset,
         ]
         return (_REFRESH.format(search=sql) if op.refresh_ttl else sql), params
