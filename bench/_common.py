@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 from store import embedded
-from store.postgres import DEFAULT_DATA_DIR
+from store.database import DEFAULT_DATA_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@
 
 Each turn of each sample is stored as a memory (text prefixed with its session date and speaker)
 in its own namespace through AsyncPostgresStore with the configured embeddings; each question is
-asked through `agent.retrieval.search_memories`, the code the retrieve node runs. Reported:
+asked through `agent.memory.retrieval.search_memories`, the code the retrieve node runs. Reported:
 recall@k of the evidence turns (overall and per category), query latency p50/p95, and, as an
 experiment, the same recall for BM25 alone and for BM25 fused with the dense ranking (reciprocal
 rank fusion), to decide whether a lexical signal is worth adding to retrieval.
@@ -106,7 +106,7 @@ def recall(ranking: Sequence[str], evidence: Sequence[str], k: int) -> float:
 
 async def run(data: Path, ks: list[int], categories: set[int], data_dir: Path, keep: bool) -> None:
     """Ingest, ask, score."""
-    from agent.retrieval import search_memories
+    from agent.memory.retrieval import search_memories
     from store.postgres import store
 
     samples = json.loads(data.read_text())

@@ -78,7 +78,7 @@ from langgraph.store.base import SearchOp
 from langgraph.store.postgres.base import PLACEHOLDER
 from psycopg import sql
 
-from agent.memory import Identity, MemoryValue, Source, memory_key, memory_namespace
+from agent.memory.schema import Identity, MemoryValue, Source, memory_key, memory_namespace
 from store.retention import default_ttl
 from store.search import MemoryStore
 

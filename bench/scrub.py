@@ -1,6 +1,6 @@
 """Scrubber throughput, and what scrubbing adds to a turn's memory write.
 
-Throughput: `agent.scrub.scrub` over conversational turns, a fifth of them carrying a secret or
+Throughput: `agent.memory.scrub.scrub` over conversational turns, a fifth of them carrying a secret or
 identifier from the test corpus. Added latency: the scrubbing calls write_memory makes for one turn
 (the turn before extraction, each candidate's text and subject), timed on the same turns.
 
@@ -19,9 +19,9 @@ from _common import conversation_turns, emit, log, machine, percentiles_ms
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.extract import extract_candidates  # noqa: E402
-from agent.reconcile import scrubbed_candidate  # noqa: E402
-from agent.scrub import scrub  # noqa: E402
+from agent.memory.extract import extract_candidates  # noqa: E402
+from agent.memory.reconcile import scrubbed_candidate  # noqa: E402
+from agent.memory.scrub import scrub  # noqa: E402
 from tests.data.sensitive_corpus import CORPUS  # noqa: E402
 
 

@@ -60,9 +60,9 @@ from langgraph.store.base import BaseStore
 
 from agent import nodes as agent_nodes
 from agent.context import Context
-from agent.extract import extract_candidates
 from agent.graph import builder
-from agent.memory import MEMORY_ROOT
+from agent.memory.extract import extract_candidates
+from agent.memory.schema import MEMORY_ROOT
 from agent.nodes import agent
 from agent.state import InputState, State
 

@@ -91,8 +91,8 @@ def test(extra: list[str]) -> int:
 
 
 def stop_db() -> int:
-    code = "from pathlib import Path; from store import embedded, postgres; " \
-        "import os; embedded.stop(Path(os.environ.get('ENGRAM_DATA_DIR') or postgres.DEFAULT_DATA_DIR))"
+    code = "from pathlib import Path; from store import embedded, database; " \
+        "import os; embedded.stop(Path(os.environ.get('ENGRAM_DATA_DIR') or database.DEFAULT_DATA_DIR))"
     return subprocess.call([str(BIN / "python"), "-c", code], cwd=ROOT, env=environment())
 
 

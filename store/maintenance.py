@@ -19,13 +19,10 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from psycopg.rows import DictRow
-from psycopg_pool import AsyncConnectionPool
 
-from store.postgres import connection_pool, database_url
+from store.database import Pool, connection_pool, database_url
 
 logger = logging.getLogger(__name__)
-Pool = AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
 
 # Checkpoint ids are time-ordered (uuid6), so the newest K sort last. Writes of deleted
 # checkpoints go with them; a blob goes when no remaining checkpoint of its thread uses it.

@@ -1,109 +1,30 @@
 """The checkpointer (tier 1) and store (tier 2) factories that `langgraph.json` names.
 
-Both use the official classes, `AsyncPostgresSaver` and `AsyncPostgresStore`, over psycopg pools,
-and run their `setup()` migrations on start. `DATABASE_URL` picks the database; without it an
-embedded Postgres with pgvector is started in `ENGRAM_DATA_DIR` (default `.engram/postgres`).
-The server enters each factory on its own event loop, so pools are created here, never at import.
+Both use the official classes, `AsyncPostgresSaver` and `AsyncPostgresStore`, over psycopg pools
+(store/database.py picks the database), and run their `setup()` migrations on start. The server
+enters each factory on its own event loop, so pools are created here, never at import.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
 
-import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.store.base import TTLConfig
-from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from store import embedded
+from store.database import DatabaseError, Pool, connection_pool, database_url
 from store.embeddings import EmbeddingModel, load_embedding_model
+from store.maintenance import prune_forever
 from store.search import SESSION_OPTIONS, MemoryStore
 
-DEFAULT_DATA_DIR = ".engram/postgres"
 # Reads extend a memory's life; expired memories are swept hourly. Kinds' TTLs: store/retention.py.
 TTL: TTLConfig = {"refresh_on_read": True, "sweep_interval_minutes": 60}
-CONNECT_TIMEOUT_S = 15.0
 
 
-class DatabaseError(RuntimeError):
-    """The database cannot serve Engram; the message says how to fix it."""
-
-
-async def database_url() -> str:
-    """`DATABASE_URL`, or the URL of the embedded Postgres (started if needed)."""
-    if url := os.environ.get("DATABASE_URL", "").strip():
-        return url
-    data_dir = Path(os.environ.get("ENGRAM_DATA_DIR", "").strip() or DEFAULT_DATA_DIR)
-    try:
-        return await asyncio.to_thread(embedded.ensure_running, data_dir)
-    except embedded.EmbeddedPostgresError as err:
-        raise DatabaseError(f"cannot start the embedded Postgres in {data_dir}: {err}") from err
-
-
-def redact(url: str) -> str:
-    """The URL with any password masked, fit for an error message."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
-
-
-@asynccontextmanager
-async def connection_pool(
-    url: str, *, max_size: int = 10, options: str = ""
-) -> AsyncIterator[AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]]:
-    """An open pool with the settings both libraries expect, or a DatabaseError naming the fix.
-
-    Args:
-        url: libpq URL or conninfo.
-        max_size: most connections the pool opens.
-        options: server settings for every connection (libpq `options`, e.g. `-c name=value`).
-    """
-    await _probe(url)
-    kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
-    if options:
-        kwargs["options"] = options
-    pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]] = AsyncConnectionPool(
-        url,
-        min_size=1,
-        max_size=max_size,
-        open=False,
-        kwargs=kwargs,
-        # Check a connection before lending it, so a restarted database costs no failed run.
-        check=AsyncConnectionPool.check_connection,
-    )
-    try:
-        await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
-    except PoolTimeout as err:
-        await pool.close()
-        raise DatabaseError(
-            f"no connection to Postgres at {redact(url)} within {CONNECT_TIMEOUT_S:.0f} s. "
-            "Check the database's load and max_connections."
-        ) from err
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
-async def _probe(url: str) -> None:
-    """Connect once, so an unreachable database fails now with its own reason, not a timeout."""
-    try:
-        async with await psycopg.AsyncConnection.connect(url, connect_timeout=5):
-            return
-    except psycopg.Error as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DatabaseError(
-            f"cannot reach Postgres at {redact(url)}: {reason}. Start the database or fix "
-            "DATABASE_URL (unset it to use the embedded Postgres)."
-        ) from err
-
-
-async def require_pgvector(pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]) -> None:
+async def require_pgvector(pool: Pool) -> None:
     """Fail with the fix when the pgvector extension is not available in this Postgres."""
     async with pool.connection() as conn:
         row = await (
@@ -119,7 +40,7 @@ async def require_pgvector(pool: AsyncConnectionPool[psycopg.AsyncConnection[Dic
         )
 
 
-async def stored_dims(pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]) -> int | None:
+async def stored_dims(pool: Pool) -> int | None:
     """The vector size of the existing `store_vectors.embedding` column, if the table exists."""
     async with pool.connection() as conn:
         row = await (
@@ -132,7 +53,7 @@ async def stored_dims(pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]
 
 
 async def require_dims(
-    pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]], model: EmbeddingModel
+    pool: Pool, model: EmbeddingModel
 ) -> None:
     """Refuse a store whose vectors were made by a model of another size."""
     dims = await stored_dims(pool)
@@ -166,8 +87,6 @@ async def checkpointer() -> AsyncIterator[AsyncPostgresSaver]:
     Threads are pruned to their newest ENGRAM_KEEP_CHECKPOINTS checkpoints (default 50) every
     ENGRAM_PRUNE_INTERVAL_S seconds (default 600; 0 turns it off).
     """
-    from store.maintenance import prune_forever
-
     keep = _int_setting("ENGRAM_KEEP_CHECKPOINTS", 50)
     interval = _int_setting("ENGRAM_PRUNE_INTERVAL_S", 600)
     async with connection_pool(await database_url()) as pool:

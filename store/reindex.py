@@ -13,8 +13,9 @@ import sys
 from langgraph.store.base import Item, PutOp
 from langgraph.store.postgres import AsyncPostgresStore
 
+from store.database import connection_pool, database_url
 from store.embeddings import EmbeddingModel
-from store.postgres import configured_model, connection_pool, database_url, require_pgvector
+from store.postgres import configured_model, require_pgvector
 from store.search import INDEX_PARAMS
 
 PAGE = 500

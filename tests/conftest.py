@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from store import embedded
-from store.postgres import DEFAULT_DATA_DIR
+from store.database import DEFAULT_DATA_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 JWT_SECRET = secrets.token_urlsafe(48)

@@ -10,8 +10,8 @@ from langgraph.runtime import Runtime
 
 from agent import models
 from agent.context import Context, context_of
-from agent.metrics import timed_node
 from agent.prompts import NO_MEMORIES, SYSTEM_PROMPT
+from agent.server.metrics import timed_node
 from agent.state import State
 
 MEMORY_SHARE = 4

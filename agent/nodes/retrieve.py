@@ -8,12 +8,12 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent import metrics
 from agent.context import Context, context_of
-from agent.memory import identity_of, memory_namespace, shared_namespace
-from agent.metrics import timed_node
+from agent.memory.retrieval import search_memories
+from agent.memory.schema import identity_of, memory_namespace, shared_namespace
 from agent.nodes.common import last_user_message, require_store, thread_and_run
-from agent.retrieval import search_memories
+from agent.server import metrics
+from agent.server.metrics import timed_node
 from agent.state import State
 
 logger = logging.getLogger(__name__)

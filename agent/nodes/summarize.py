@@ -15,13 +15,15 @@ from langchain_core.messages import (
 from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.runtime import Runtime
 
-from agent import metrics, models, reconcile
+from agent import models
 from agent.context import Context, context_of
-from agent.memory import MemoryCandidate, Source, identity_of, memory_namespace
-from agent.metrics import timed_node
+from agent.memory import reconcile
+from agent.memory.schema import MemoryCandidate, Source, identity_of, memory_namespace
+from agent.memory.scrub import scrub
 from agent.nodes.common import require_store, thread_and_run
 from agent.prompts import SUMMARIZE_PROMPT
-from agent.scrub import scrub
+from agent.server import metrics
+from agent.server.metrics import timed_node
 from agent.state import State
 
 LINE_CHARS = 200

@@ -14,15 +14,17 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agent import approval, ledger, metrics, models, reconcile, usage
+from agent import models
 from agent.context import Context, context_of
-from agent.extract import extract_candidates
-from agent.extract_llm import llm_candidates
-from agent.memory import Identity, MemoryCandidate, Source, identity_of, memory_namespace
-from agent.metrics import timed_node
+from agent.memory import approval, ledger, reconcile, usage
+from agent.memory.extract import extract_candidates
+from agent.memory.extract_llm import llm_candidates
+from agent.memory.reconcile import MemoryOperation
+from agent.memory.schema import Identity, MemoryCandidate, Source, identity_of, memory_namespace
+from agent.memory.scrub import scrub
 from agent.nodes.common import last_user_message, require_store, thread_and_run
-from agent.reconcile import MemoryOperation
-from agent.scrub import scrub
+from agent.server import metrics
+from agent.server.metrics import timed_node
 from agent.state import State
 
 logger = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ import psycopg
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from agent.memory import Identity, ledger_namespace, memory_namespace, usage_namespace
+from agent.memory.schema import Identity, ledger_namespace, memory_namespace, usage_namespace
 from store import maintenance
-from store.postgres import connection_pool
+from store.database import connection_pool
 from tests.conftest import mint
 from tests.e2e.conftest import Server
 from tests.e2e.helpers import all_memories, say

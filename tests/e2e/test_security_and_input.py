@@ -9,8 +9,8 @@ import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from agent.memory import Identity, memory_namespace
-from agent.validation import MAX_MESSAGE_CHARS
+from agent.memory.schema import Identity, memory_namespace
+from agent.server.validation import MAX_MESSAGE_CHARS
 from tests.conftest import mint
 from tests.e2e.conftest import Server
 from tests.e2e.helpers import GRAPH, all_memories, say

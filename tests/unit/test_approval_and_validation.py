@@ -2,9 +2,9 @@ from typing import Any
 
 import pytest
 
-from agent.approval import ApprovalReplyError, decide, needs_approval
-from agent.reconcile import MemoryOperation
-from agent.validation import InvalidRun, validate_run
+from agent.memory.approval import ApprovalReplyError, decide, needs_approval
+from agent.memory.reconcile import MemoryOperation
+from agent.server.validation import InvalidRun, validate_run
 
 DEEP: Any = 1
 for _ in range(40):

@@ -10,7 +10,7 @@ import psycopg
 
 from agent.graph import builder
 from store import maintenance
-from store.postgres import connection_pool
+from store.database import connection_pool
 from tests.unit.fakes import new_user
 
 

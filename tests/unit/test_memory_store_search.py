@@ -11,7 +11,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import PutOp
 
-from store import postgres
+from store import database
 from store.embeddings import EmbeddingModel
 from store.search import SESSION_OPTIONS, MemoryStore
 
@@ -37,7 +37,7 @@ async def test_a_small_namespace_gets_its_exact_nearest_memories(
 ) -> None:
     url = new_database()
     model = EmbeddingModel("test:seeded", DIMS, Seeded())
-    async with postgres.connection_pool(url, options=SESSION_OPTIONS) as pool:
+    async with database.connection_pool(url, options=SESSION_OPTIONS) as pool:
         ours = MemoryStore(pool, index=model.index_config())
         await ours.setup()
         ops = [PutOp(("memories", "acme", f"user{i % 50}"), f"k{i}", {"text": f"memory {i}"})

@@ -2,11 +2,11 @@ import logging
 
 import pytest
 
-from agent import metrics
+from agent.server import metrics
 
 
 def test_the_empty_retrieval_alert_fires_and_resolves(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="agent.metrics")
+    caplog.set_level(logging.WARNING, logger="agent.server.metrics")
     for _ in range(metrics.ALERT_WINDOW):
         metrics.record_retrieval(True, 0.001)
     assert "ALERT" not in caplog.text

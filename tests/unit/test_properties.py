@@ -7,9 +7,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.extract import extract_candidates
-from agent.scrub import scrub
-from agent.validation import InvalidRun, validate_run
+from agent.memory.extract import extract_candidates
+from agent.memory.scrub import scrub
+from agent.server.validation import InvalidRun, validate_run
 
 WORDS = st.lists(st.sampled_from(["I", "my", "is", "the", "mail", "card", "at", "call", "note",
                                   "Berlin", "2024", "and", ",", "."]), max_size=8).map(" ".join)

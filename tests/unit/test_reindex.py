@@ -10,7 +10,7 @@ import pytest
 from langchain_core.embeddings import Embeddings
 from langgraph.store.postgres import AsyncPostgresStore
 
-from store import postgres
+from store import database, postgres
 from store.embeddings import EmbeddingModel, load_embedding_model
 from store.reindex import reindex
 
@@ -40,17 +40,17 @@ async def test_reindex_moves_every_memory_to_the_new_model(
     minilm = load_embedding_model(None)
     projection = EmbeddingModel("test:word-projection", DIMS, WordProjection())
     texts = {"a": "The user loves pizza.", "b": "The user lives in Porto.", "c": "Cello on Sundays."}
-    async with postgres.connection_pool(url) as pool:
+    async with database.connection_pool(url) as pool:
         before = AsyncPostgresStore(pool, index=minilm.index_config())
         await before.setup()
         for key, text in texts.items():
             await before.aput(("memories", "o", "u"), key, {"text": text})
-        with pytest.raises(postgres.DatabaseError, match="python -m store.reindex"):
+        with pytest.raises(database.DatabaseError, match="python -m store.reindex"):
             await postgres.require_dims(pool, projection)
 
     assert await reindex(url, projection) == len(texts)
 
-    async with postgres.connection_pool(url) as pool:
+    async with database.connection_pool(url) as pool:
         await postgres.require_dims(pool, projection)
         after = AsyncPostgresStore(pool, index=projection.index_config())
         found = await after.asearch(("memories", "o", "u"), query="where does the user live")

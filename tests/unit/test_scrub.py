@@ -1,6 +1,6 @@
 import pytest
 
-from agent.scrub import scrub
+from agent.memory.scrub import scrub
 
 
 @pytest.mark.parametrize(

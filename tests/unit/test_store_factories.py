@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from store import postgres
+from store import database, postgres
 from store.embeddings import (
     MINILM_DIMS,
     EmbeddingModel,
@@ -20,7 +20,7 @@ async def test_an_unreachable_database_names_itself_and_the_fix(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://engram:secretpw@127.0.0.1:9/engram")
-    with pytest.raises(postgres.DatabaseError) as failure:
+    with pytest.raises(database.DatabaseError) as failure:
         async with postgres.checkpointer():
             pass
     message = str(failure.value)
@@ -32,10 +32,10 @@ async def test_a_store_built_for_another_dimension_is_refused(
     memory_store: Any, database_url: str
 ) -> None:
     other = EmbeddingModel("openai:text-embedding-3-small", 1536, memory_store.embeddings)
-    async with postgres.connection_pool(database_url) as pool:
+    async with database.connection_pool(database_url) as pool:
         assert await postgres.stored_dims(pool) == MINILM_DIMS
         await postgres.require_pgvector(pool)
-        with pytest.raises(postgres.DatabaseError, match="holds 384-d vectors but EMBEDDINGS="
+        with pytest.raises(database.DatabaseError, match="holds 384-d vectors but EMBEDDINGS="
                            "openai:text-embedding-3-small gives 1536-d"):
             await postgres.require_dims(pool, other)
 

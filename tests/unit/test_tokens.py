@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from agent.tokens import AuthConfigError, Caller, InvalidToken, caller_for, load_settings
+from agent.server.tokens import AuthConfigError, Caller, InvalidToken, caller_for, load_settings
 from tests.conftest import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, mint
 
 JWT_ENV = {"ENGRAM_AUTH": "jwt", "ENGRAM_JWT_SECRET": JWT_SECRET,

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.memory import MemoryCandidate, MemoryKind, normalise
+from agent.memory.schema import MemoryCandidate, MemoryKind, normalise
 
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
 _QUESTION = re.compile(

@@ -18,10 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agent import metrics
-from agent.erase import erase_user
-from agent.memory import Identity
-from agent.validation import InvalidRun, validate_run
+from agent.memory.schema import Identity
+from agent.server import metrics
+from agent.server.erase import erase_user
+from agent.server.validation import InvalidRun, validate_run
 
 RUN_PATHS = re.compile(r"^/(?:threads/[^/]+/)?runs(?:/wait|/stream)?/?$")
 MAX_BODY_BYTES = 1_000_000

@@ -1,6 +1,6 @@
 """Who is calling, and what they may touch. Enforced by the LangGraph server on every route.
 
-Tokens are verified by `agent.tokens` (JWTs, or static tokens in explicit dev mode). Threads are
+Tokens are verified by `agent.server.tokens` (JWTs, or static tokens in explicit dev mode). Threads are
 stamped with their owner and organisation and filtered by them; store access is confined to the
 caller's own memories (read and write) and their organisation's shared memories (read; admins
 write); assistants and crons are writable by admins only; everything without a handler is denied.
@@ -12,9 +12,9 @@ from typing import Any
 
 from langgraph_sdk import Auth
 
-from agent.memory import memory_namespace, shared_namespace
-from agent.scrub import scrub_value
-from agent.tokens import Caller, InvalidToken, caller_for, settings
+from agent.memory.schema import memory_namespace, shared_namespace
+from agent.memory.scrub import scrub_value
+from agent.server.tokens import Caller, InvalidToken, caller_for, settings
 
 # Resolve the settings now, so a server with missing or contradictory auth settings fails to
 # start with the reason instead of refusing every request later.

@@ -14,7 +14,7 @@ from typing import Any
 
 from langgraph.store.base import BaseStore
 
-from agent.memory import Identity, ledger_namespace
+from agent.memory.schema import Identity, ledger_namespace
 
 
 def turn_key(thread_id: str | None, message_id: str) -> str:

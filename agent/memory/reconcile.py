@@ -24,9 +24,9 @@ from typing import Any, Literal
 from langgraph.store.base import BaseStore, Item, SearchItem
 from pydantic import BaseModel, ConfigDict
 
-from agent.injection import is_instruction_or_claim
-from agent.memory import MemoryCandidate, MemoryValue, Source, memory_key, normalise
-from agent.scrub import masked_counts, scrub
+from agent.memory.injection import is_instruction_or_claim
+from agent.memory.schema import MemoryCandidate, MemoryValue, Source, memory_key, normalise
+from agent.memory.scrub import masked_counts, scrub
 
 Action = Literal["add", "update", "supersede", "delete", "noop"]
 

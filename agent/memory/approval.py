@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agent.context import ApprovalPolicy
-from agent.reconcile import MemoryOperation, edited
+from agent.memory.reconcile import MemoryOperation, edited
 
 APPROVE, REJECT = "approve", "reject"
 

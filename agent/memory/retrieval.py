@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from langgraph.store.base import BaseStore, SearchItem
 
-from agent.reconcile import is_current
+from agent.memory.reconcile import is_current
 
 # How much beyond similarity each signal may move a memory. Similarity dominates: these break
 # near-ties and lift what the user corrected or asked for over incidental facts.

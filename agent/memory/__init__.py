@@ -1,0 +1,1 @@
+"""The memory engine: what a memory is, how it is learned, reconciled, stored and found."""

@@ -1,0 +1,1 @@
+"""The server edge: auth, tokens, HTTP routes, validation, erasure and metrics."""
