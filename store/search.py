@@ -1,9 +1,21 @@
-"""The memory store: AsyncPostgresStore with a vector search that stays right in small namespaces.
+"""The memory store: AsyncPostgresStore with hybrid search that stays right in small namespaces.
+
+A namespace search with a query ranks by two signals fused in one SQL statement:
+- meaning: cosine similarity of the query's vector to each memory's vector (pgvector);
+- words: BM25 over Postgres full-text search (`english` configuration; a stored `tsv` column
+  and its GIN index come from our own migrations). Term frequency is binary (chat turns rarely
+  repeat a word, and a repeated word in a long answer should not outweigh a rare one), IDF comes
+  from the namespace's own counts.
+The best POOL memories of each signal form the candidates; each signal is scaled by its best
+score among them and the two are mixed (LEXICAL_WEIGHT), then small bonuses for importance,
+kind and recency are added. The result's `score` is that ranking score and the returned value
+carries `_match` (similarity, lexical), so callers can tell a word match from a meaning match.
+The same SQL serves the graph's retrieve node and the HTTP API's `search_items`.
 
 pgvector's HNSW index finds the nearest vectors of the whole table first (`hnsw.ef_search` of
 them) and the namespace filter runs after: a user holding 1% of the memories gets fewer than
-`limit` results, or the wrong ones. Inside a namespace of at most EXACT_MAX memories the search
-here is exact (the namespace's rows come from the prefix indexes, then every distance is
+`limit` results, or the wrong ones. Inside a namespace of at most EXACT_MAX memories the vector
+side is exact (the namespace's rows come from the prefix indexes, then every distance is
 computed); above it the HNSW index is used with pgvector's iterative scan, which keeps scanning
 until enough rows pass the filter. One SQL statement decides, so the choice costs no round trip.
 Searches with value filters, and those without a query, go to the library as is.
@@ -37,36 +49,95 @@ INDEX_PARAMS: HNSWConfig = {"kind": "hnsw", "vector_type": "vector", "m": 16,
                              "ef_construction": 200}
 """The HNSW index: denser graph and a wider build search than pgvector's defaults, for recall."""
 
+POOL = 50
+"""Candidates taken from each signal before fusion."""
+LEXICAL_MAX = 2_000
+"""Most word-matching memories scored by BM25 per search (a bound on the cost of common words)."""
+LEXICAL_WEIGHT = 0.6
+"""Share of the word signal in the fused relevance (tuned on LongMemEval-S dev; BENCHMARKS.md)."""
+BM25_K1, BM25_B = 1.2, 0.75
+IMPORTANCE_WEIGHT = 0.1
+RECENCY_WEIGHT = 0.05
+RECENCY_HALF_LIFE_DAYS = 60.0
+KIND_BONUS = {"feedback": 0.08, "procedural": 0.06, "preference": 0.03, "summary": -0.05}
+"""Nudges beyond relevance: what the user corrected or asked for over incidental facts."""
+TEXT_SEARCH_CONFIG = "english"
+
+_KIND_CASE = "CASE store.value->>'kind' " + " ".join(
+    f"WHEN '{kind}' THEN {bonus}" for kind, bonus in KIND_BONUS.items()) + " ELSE 0 END"
+
 _SEARCH = """
 WITH size AS MATERIALIZED (
     SELECT count(*) AS n FROM (SELECT 1 FROM store_vectors sv WHERE {ns_sv} LIMIT {cap}) c
-), nearest AS (
-    -- Scored on the vectors alone, then joined to their items for the best few only.
+), terms AS MATERIALIZED (
+    SELECT quote_literal(lexeme)::tsquery AS q
+    FROM unnest(to_tsvector('{config}', %s)) AS t(lexeme)
+), lexical AS MATERIALIZED (
+    SELECT store.prefix, store.key, store.tsv, length(store.tsv) AS len
+    FROM store
+    WHERE {ns} {expiry}
+      AND store.tsv @@ (SELECT string_agg(q::text, ' | ')::tsquery FROM terms)
+    LIMIT {lexical_max}
+), idf AS (
+    SELECT t.q, ln(1 + (greatest((SELECT n FROM size), d.df) - d.df + 0.5) / (d.df + 0.5)) AS idf
+    FROM terms t CROSS JOIN LATERAL (SELECT count(*) AS df FROM lexical l WHERE l.tsv @@ t.q) d
+    WHERE d.df > 0
+), bm25 AS (
+    -- Binary term frequency: a memory's score is the IDF of the query words it holds, damped
+    -- by its length against the average of the matches.
+    SELECT l.prefix, l.key,
+        (SELECT sum(idf.idf) FROM idf WHERE l.tsv @@ idf.q) * ({k1} + 1)
+        / (1 + {k1} * ({one_minus_b} + {b} * l.len / nullif((SELECT avg(len) FROM lexical), 0)))
+        AS lexical
+    FROM lexical l
+    ORDER BY 3 DESC
+    LIMIT {pool}
+), exact AS (
     SELECT sv.prefix, sv.key, sv.embedding <=> %s::vector AS distance
     FROM store_vectors sv
     WHERE {ns_sv} AND (SELECT n FROM size) <= {exact_max}
     -- "+ 0" hides the distance from the HNSW index: every vector of the namespace is scored.
     ORDER BY (sv.embedding <=> %s::vector) + 0
-    LIMIT %s
-), exact AS (
-    SELECT store.prefix, store.key, store.value, store.created_at, store.updated_at,
-        nearest.distance
-    FROM nearest JOIN store ON store.prefix = nearest.prefix AND store.key = nearest.key
-    WHERE TRUE {expiry}
+    LIMIT {pool}
 ), approximate AS (
-    SELECT store.prefix, store.key, store.value, store.created_at, store.updated_at,
-        sv.embedding <=> %s::vector AS distance
+    SELECT store.prefix, store.key, sv.embedding <=> %s::vector AS distance
     FROM store JOIN store_vectors sv ON store.prefix = sv.prefix AND store.key = sv.key
     WHERE {ns} {expiry} AND (SELECT n FROM size) > {exact_max}
     ORDER BY sv.embedding <=> %s::vector
-    LIMIT %s
-)
-SELECT prefix, key, value, created_at, updated_at, 1 - distance AS score
-FROM (
-    SELECT DISTINCT ON (prefix, key) * FROM (
+    LIMIT {pool}
+), dense AS (
+    SELECT prefix, key, min(distance) AS distance FROM (
         SELECT * FROM exact UNION ALL SELECT * FROM approximate
-    ) found ORDER BY prefix, key, distance
-) uniq
+    ) found GROUP BY prefix, key
+), candidates AS (
+    SELECT prefix, key FROM dense UNION SELECT prefix, key FROM bm25
+), signals AS (
+    SELECT c.prefix, c.key, coalesce(b.lexical, 0) AS lexical,
+        greatest(1 - coalesce(d.distance, (
+            SELECT min(sv.embedding <=> %s::vector) FROM store_vectors sv
+            WHERE sv.prefix = c.prefix AND sv.key = c.key)), 0) AS similarity
+    FROM candidates c
+    LEFT JOIN dense d ON d.prefix = c.prefix AND d.key = c.key
+    LEFT JOIN bm25 b ON b.prefix = c.prefix AND b.key = c.key
+), fused AS (
+    SELECT prefix, key, similarity, lexical,
+        {dense_weight} * coalesce(similarity / nullif(max(similarity) OVER (), 0), 0)
+        + {lexical_weight} * coalesce(lexical / nullif(max(lexical) OVER (), 0), 0) AS relevance
+    FROM signals
+)
+SELECT store.prefix, store.key,
+    store.value || jsonb_build_object('_match', jsonb_build_object(
+        'similarity', round(fused.similarity::numeric, 4), 'lexical', round(fused.lexical::numeric, 4)
+    )) AS value,
+    store.created_at, store.updated_at,
+    fused.relevance
+    + {importance_weight} * CASE WHEN jsonb_typeof(store.value->'importance') = 'number'
+        THEN least(greatest((store.value->>'importance')::float, 0), 1) ELSE 0.5 END
+    + {recency_weight} * exp(-ln(2) * extract(epoch FROM now() - store.updated_at)
+        / ({half_life_days} * 86400))
+    + {kind_case} AS score
+FROM fused JOIN store ON store.prefix = fused.prefix AND store.key = fused.key
+WHERE TRUE {expiry}
 ORDER BY score DESC
 LIMIT %s OFFSET %s
 """
@@ -75,6 +146,10 @@ LIMIT %s OFFSET %s
 MIGRATIONS = (
     # The exact search reads a namespace's vectors by prefix (equality, or LIKE for children).
     "CREATE INDEX IF NOT EXISTS store_vectors_prefix_idx ON store_vectors (prefix text_pattern_ops)",
+    # The word signal: each memory's text as a tsvector, kept by Postgres on every write.
+    f"ALTER TABLE store ADD COLUMN IF NOT EXISTS tsv tsvector GENERATED ALWAYS AS "
+    f"(to_tsvector('{TEXT_SEARCH_CONFIG}', coalesce(value->>'text', ''))) STORED",
+    "CREATE INDEX IF NOT EXISTS store_tsv_idx ON store USING gin (tsv)",
 )
 
 _REFRESH = """
@@ -126,15 +201,23 @@ class MemoryStore(AsyncPostgresStore):
             if self._omit_expired else ""
         )
         ns_sv = ns.replace("store.prefix", "sv.prefix")
-        sql = _SEARCH.format(ns=ns, ns_sv=ns_sv, expiry=expiry, cap=EXACT_MAX + 1,
-                             exact_max=EXACT_MAX)
-        # The namespace condition appears three times; the vector four (filled in after
-        # embedding, where the library replaces every PLACEHOLDER).
-        fetch = op.limit + op.offset
+        sql = _SEARCH.format(
+            ns=ns, ns_sv=ns_sv, expiry=expiry, cap=EXACT_MAX + 1, exact_max=EXACT_MAX,
+            config=TEXT_SEARCH_CONFIG, lexical_max=LEXICAL_MAX, pool=max(POOL, op.limit + op.offset),
+            k1=BM25_K1, b=BM25_B, one_minus_b=1 - BM25_B, dense_weight=1 - LEXICAL_WEIGHT,
+            lexical_weight=LEXICAL_WEIGHT, importance_weight=IMPORTANCE_WEIGHT,
+            recency_weight=RECENCY_WEIGHT, half_life_days=RECENCY_HALF_LIFE_DAYS,
+            kind_case=_KIND_CASE,
+        )
+        # Parameters in the order they appear; the vector (PLACEHOLDER) is filled in after
+        # embedding, where the library replaces every PLACEHOLDER.
         params: list[Any] = [
             *ns_params,  # size
-            PLACEHOLDER, *ns_params, PLACEHOLDER, fetch,  # nearest (exact)
-            PLACEHOLDER, *ns_params, PLACEHOLDER, fetch,  # approximate
+            op.query,  # terms
+            *ns_params,  # lexical
+            PLACEHOLDER, *ns_params, PLACEHOLDER,  # exact
+            PLACEHOLDER, *ns_params, PLACEHOLDER,  # approximate
+            PLACEHOLDER,  # signals: similarity of word-only candidates
             op.limit, op.offset,
         ]
         return (_REFRESH.format(search=sql) if op.refresh_ttl else sql), params

@@ -25,7 +25,14 @@ from langgraph.store.base import BaseStore, Item, SearchItem
 from pydantic import BaseModel, ConfigDict
 
 from agent.memory.injection import is_instruction_or_claim
-from agent.memory.schema import MemoryCandidate, MemoryValue, Source, memory_key, normalise
+from agent.memory.schema import (
+    MemoryCandidate,
+    MemoryValue,
+    Source,
+    memory_key,
+    normalise,
+    similarity,
+)
 from agent.memory.scrub import masked_counts, scrub
 
 Action = Literal["add", "update", "supersede", "delete", "noop"]
@@ -113,7 +120,7 @@ def _decide(
         return "noop", None, "reads as an instruction to the system or a claim of authority"
     if candidate.forget:
         target = existing or next(
-            (item for item in current if (item.score or 0.0) >= FORGET_MATCH), None
+            (item for item in current if similarity(item) >= FORGET_MATCH), None
         )
         if target is None:
             return "noop", None, "nothing stored matches what the user asked to forget"
@@ -127,13 +134,13 @@ def _decide(
         # firm one ("I might prefer tea" does not undo "I prefer coffee").
         if candidate.confidence < float(existing.value.get("confidence", 0.0)):
             return "noop", existing, "the stored memory is more confident than the new statement"
-        similarity = next((item.score or 0.0 for item in near if item.key == key), 0.0)
-        if same_fact(str(existing.value.get("text", "")), candidate.text, similarity):
+        closeness = next((similarity(item) for item in near if item.key == key), 0.0)
+        if same_fact(str(existing.value.get("text", "")), candidate.text, closeness):
             return "update", existing, "the same fact in other words"
         return "supersede", existing, "the new statement contradicts the stored one"
     duplicate = next(
         (item for item in current
-         if (item.score or 0.0) >= DUPLICATE and item.value.get("kind") == candidate.kind
+         if similarity(item) >= DUPLICATE and item.value.get("kind") == candidate.kind
          and same_identifiers(str(item.value.get("text", "")), candidate.text)),
         None,
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
+from langgraph.store.base import SearchItem
 from pydantic import BaseModel, ConfigDict, Field
 
 MemoryKind = Literal["preference", "fact", "procedural", "feedback", "summary"]
@@ -127,3 +128,17 @@ class MemoryValue(BaseModel):
     """When a later statement contradicted this memory; set only on history items."""
     superseded_by: str | None = None
     """Key of the memory that replaced this one; set only on history items."""
+
+
+def similarity(item: SearchItem) -> float:
+    """A search hit's cosine similarity to the query (its ranking score adds more than meaning)."""
+    match = item.value.get("_match")
+    if isinstance(match, dict) and "similarity" in match:
+        return float(match["similarity"])
+    return item.score or 0.0
+
+
+def matched_words(item: SearchItem) -> bool:
+    """Whether a search hit shares a word with the query (the store's lexical signal)."""
+    match = item.value.get("_match")
+    return isinstance(match, dict) and float(match.get("lexical", 0)) > 0
