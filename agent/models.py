@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from agent.prompts import MEMORY_HEADER, NO_MEMORIES, SUMMARY_HEADER
+from agent.prompts import EPISODES_HEADER, MEMORY_HEADER, NO_MEMORIES, SUMMARY_HEADER
 
 OFFLINE_RESPONDER = "offline-responder"
 
@@ -64,7 +64,7 @@ def section(prompt: str, header: str) -> list[str]:
 
 
 class OfflineResponder(BaseChatModel):
-    """A deterministic stand-in for a chat model: it answers from the memories in its prompt.
+    """A deterministic stand-in for a chat model: it answers from the memories and episodes in its prompt.
 
     It lets the whole loop run with no model configured, and it records what it was shown in
     the reply's `response_metadata["seen"]` so callers can check what reached the model.
@@ -83,16 +83,18 @@ class OfflineResponder(BaseChatModel):
     ) -> ChatResult:
         system = "\n".join(m.text for m in messages if isinstance(m, SystemMessage))
         memories = [line.removeprefix("- ") for line in section(system, MEMORY_HEADER)]
+        episodes = [line.removeprefix("- ") for line in section(system, EPISODES_HEADER)]
         summary = section(system, SUMMARY_HEADER)
         question = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
-        if memories:
-            answer = "From what I remember: " + " ".join(memories)
+        if memories or episodes:
+            answer = "From what I remember: " + " ".join([*memories, *episodes])
         elif question.rstrip().endswith("?"):
             answer = "I don't remember anything about that yet."
         else:
             answer = "Noted."
         seen = {
             "memories": memories,
+            "episodes": episodes,
             "summary": " ".join(summary),
             "messages": len(messages),
             "prompt_tokens": count_tokens_approximately(messages),

@@ -18,6 +18,7 @@ from langgraph.store.base import TTLConfig
 from store.database import DatabaseError, Pool, connection_pool, database_url
 from store.embeddings import EmbeddingModel, load_embedding_model
 from store.maintenance import prune_forever
+from store.retention import DAY, KIND_TTL_MINUTES
 from store.search import SESSION_OPTIONS, MemoryStore
 
 # Reads extend a memory's life; expired memories are swept hourly. Kinds' TTLs: store/retention.py.
@@ -108,6 +109,8 @@ async def store() -> AsyncIterator[MemoryStore]:
         await require_pgvector(pool)
         await require_dims(pool, model)
         memory_store = MemoryStore(pool, index=model.index_config(), ttl=TTL)
+        if episode_days := _int_setting("ENGRAM_EPISODE_TTL_DAYS", 0):
+            memory_store.kind_ttl = {**KIND_TTL_MINUTES, "episode": episode_days * DAY}
         await memory_store.setup()
         # The LangGraph server does not sweep a custom store: expired memories are ours to delete.
         await memory_store.start_ttl_sweeper()

@@ -27,7 +27,7 @@ without being read or rewritten.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from langgraph.checkpoint.postgres import _ainternal
@@ -35,7 +35,7 @@ from langgraph.store.base import Op, Result, SearchOp
 from langgraph.store.postgres import AsyncPostgresStore
 from langgraph.store.postgres.base import PLACEHOLDER, HNSWConfig, _namespace_prefix_condition
 
-from store.retention import with_default_ttl
+from store.retention import KIND_TTL_MINUTES, with_default_ttl
 
 EXACT_MAX = 5_000
 """Namespaces up to this many memories are searched exactly (see BENCHMARKS.md for the cost)."""
@@ -163,7 +163,10 @@ SELECT * FROM search_results
 
 
 class MemoryStore(AsyncPostgresStore):
-    """AsyncPostgresStore whose namespace searches are exact when the namespace is small."""
+    """AsyncPostgresStore with hybrid namespace search and TTLs by memory kind."""
+
+    kind_ttl: Mapping[str, float | None] = KIND_TTL_MINUTES
+    """Default TTL in minutes by memory kind, for writes that name none."""
 
     async def setup(self) -> None:
         """The library's migrations, then ours (recorded in `engram_migrations`)."""
@@ -181,7 +184,7 @@ class MemoryStore(AsyncPostgresStore):
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Give puts without a TTL their kind's default, then run the batch."""
-        return await super().abatch([with_default_ttl(op) for op in ops])
+        return await super().abatch([with_default_ttl(op, self.kind_ttl) for op in ops])
 
     def _prepare_batch_search_queries(
         self, search_ops: Sequence[tuple[int, SearchOp]]

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from langgraph.store.base import BaseStore, Item, SearchItem
 from pydantic import BaseModel, ConfigDict
 
+from agent.memory.episodes import is_episode
 from agent.memory.injection import is_instruction_or_claim
 from agent.memory.schema import (
     MemoryCandidate,
@@ -47,6 +48,7 @@ DUPLICATE = 0.9
 FORGET_MATCH = 0.5
 """A "forget ..." request deletes the closest memory when no memory has its subject."""
 NEAR = 5
+NEAR_OVERFETCH = 4
 _WORD = re.compile(r"[a-z0-9']+")
 _WITH_DIGITS = re.compile(r"[\w-]*\d[\w-]*")
 
@@ -152,7 +154,14 @@ def _decide(
 async def plan(
     store: BaseStore, namespace: tuple[str, ...], candidates: Sequence[MemoryCandidate]
 ) -> list[MemoryOperation]:
-    """Decide what each candidate does to the store: by its subject's key and its near memories."""
+    """Decide what the candidates do to the store, one operation per memory key."""
+    return one_per_key(await plan_each(store, namespace, candidates))
+
+
+async def plan_each(
+    store: BaseStore, namespace: tuple[str, ...], candidates: Sequence[MemoryCandidate]
+) -> list[MemoryOperation]:
+    """The operation of each candidate, in order: by its subject's key and its near memories."""
     cleaned = [scrubbed_candidate(c) for c in candidates]
     keys = [memory_key(namespace, c.kind, c.subject) for c, _ in cleaned]
     # One round: the store batches these gets and searches (and embeds the queries together).
@@ -170,7 +179,7 @@ async def plan(
             previous_text=str(target.value.get("text")) if target is not None else None,
             importance=candidate.importance, confidence=candidate.confidence, scrubbed=counts,
         ))
-    return _one_per_key(operations)
+    return operations
 
 
 async def _near(
@@ -183,10 +192,12 @@ async def _near(
     """
     if candidate.kind == "summary":
         return []
-    return await store.asearch(namespace, query=candidate.text, limit=NEAR)
+    # Episodes share the namespace: they are the record, never a memory to update or delete.
+    found = await store.asearch(namespace, query=candidate.text, limit=NEAR * NEAR_OVERFETCH)
+    return [item for item in found if not is_episode(item.value)][:NEAR]
 
 
-def _one_per_key(operations: list[MemoryOperation]) -> list[MemoryOperation]:
+def one_per_key(operations: list[MemoryOperation]) -> list[MemoryOperation]:
     """Keep the last operation on each key (two candidates may resolve to the same memory)."""
     return list({op.key: op for op in operations}.values())
 
@@ -207,11 +218,13 @@ async def apply(
     namespace: tuple[str, ...],
     operations: Sequence[MemoryOperation],
     source: Source,
+    sources: Mapping[str, Source] | None = None,
 ) -> None:
     """Write the plan. No-ops touch nothing; applying the same plan twice changes nothing more.
 
     Updates and supersessions read their item again: between planning and applying a human may
-    have taken hours to approve.
+    have taken hours to approve. `sources` gives an operation (by id) a provenance of its own,
+    when one write covers several turns.
     """
     changing = [op for op in operations if op.action in ("update", "supersede")]
     current = dict(zip(
@@ -237,7 +250,8 @@ async def apply(
                 **previous, "invalid_at": now, "superseded_by": op.key,
             }))
             previous = {**previous, "supersedes": [*previous.get("supersedes", []), old_key]}
-        writes.append(store.aput(namespace, op.key, _value(op, previous, source, now)))
+        origin = (sources or {}).get(op.id, source)
+        writes.append(store.aput(namespace, op.key, _value(op, previous, origin, now)))
     await asyncio.gather(*writes)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.context import Context, context_of
+from agent.memory.episodes import is_episode
 from agent.memory.retrieval import search_memories
 from agent.memory.schema import identity_of, memory_namespace, shared_namespace
 from agent.nodes.common import last_user_message, require_store, thread_and_run
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 @timed_node
 async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Search the caller's memories and their organisation's shared ones by meaning."""
+    """Search the caller's memories and episodes, and their organisation's shared ones."""
     context = context_of(runtime)
     message = last_user_message(state["messages"])
     if message is None or not message.text.strip() or context.memory_limit == 0:
@@ -35,7 +36,9 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     )
     memories = [
         {"key": item.key, "text": item.value.get("text", ""), "kind": item.value.get("kind", "fact"),
-         "score": round(score, 4)}
+         "score": round(score, 4),
+         **({"role": item.value.get("role"), "said_at": item.value.get("said_at")}
+            if is_episode(item.value) else {})}
         for item, score in ranked
     ]
     elapsed = time.perf_counter() - started

@@ -1,4 +1,4 @@
-"""write_memory: extract memories from the turn, reconcile them with the store, write them.
+"""write_memory: keep the turn as episodes, learn memories from it, reconcile, write (agent/memory/write.py).
 
 Operations the run's approval policy gates are not written here: they go to `approve_memory`,
 which asks a human. Splitting the two keeps the approval deterministic: on resume only the
@@ -7,21 +7,24 @@ approval node runs again, over the plan saved in the checkpoint, never a new ext
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent import models
 from agent.context import Context, context_of
 from agent.memory import approval, ledger, reconcile, usage
+from agent.memory.episodes import Utterance
 from agent.memory.extract import extract_candidates
 from agent.memory.extract_llm import llm_candidates
 from agent.memory.reconcile import MemoryOperation
 from agent.memory.schema import Identity, MemoryCandidate, Source, identity_of, memory_namespace
-from agent.memory.scrub import scrub
+from agent.memory.write import Extractor, Turn, report, write_turns
 from agent.nodes.common import last_user_message, require_store, thread_and_run
 from agent.server import metrics
 from agent.server.metrics import timed_node
@@ -38,11 +41,17 @@ def _source(state: State, runtime: Runtime[Context]) -> Source:
                   message_id=message.id if message else None)
 
 
-def _report(operations: list[MemoryOperation], status: str) -> list[dict[str, Any]]:
-    """What happened to each operation; a no-op is reported as unchanged, whatever was decided."""
-    return [{"id": op.id, "action": op.action, "key": op.key, "text": op.text,
-             "reason": op.reason, "status": "unchanged" if op.action == "noop" else status}
-            for op in operations]
+def _turn(state: State, runtime: Runtime[Context], message: HumanMessage) -> Turn:
+    """The latest user message and the assistant's answers after it."""
+    after = state["messages"][state["messages"].index(message) + 1:]
+    answers = tuple(Utterance("assistant", m.text, m.id) for m in after
+                    if isinstance(m, AIMessage) and m.id and m.text.strip())
+    source = _source(state, runtime)
+    # The server gives every message an id; a direct call may not: the text then names it.
+    message_id = message.id or str(uuid.uuid5(uuid.NAMESPACE_OID, message.text))
+    return Turn(source=source.model_copy(update={"message_id": message_id}),
+                said_at=datetime.now(UTC), user=Utterance("user", message.text, message_id),
+                answers=answers)
 
 
 def _observe(
@@ -62,45 +71,43 @@ def _observe(
     )
 
 
-async def _candidates(text: str, state: State, runtime: Runtime[Context]) -> list[MemoryCandidate]:
-    """From the chat model when one is configured, else from the offline rules."""
-    context = context_of(runtime)
-    if models.configured_model_name(context.model):
-        model = models.load_chat_model(context.model)
-        return await llm_candidates(model, text, state.get("memories", []))
-    return extract_candidates(text)
+def _extractor(state: State, runtime: Runtime[Context]) -> Extractor:
+    """The chat model when one is configured, else the offline rules."""
+    name = context_of(runtime).model
+    if models.configured_model_name(name):
+        model = models.load_chat_model(name)
+        return lambda text: llm_candidates(model, text, state.get("memories", []))
+
+    async def rules(text: str) -> list[MemoryCandidate]:
+        return extract_candidates(text)
+
+    return rules
 
 
 @timed_node
 async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Store what the user's latest message said about them, once per message."""
+    """Keep the turn as episodes and store what it said about the user, once per message."""
     message = last_user_message(state["messages"])
     if message is None:
         return {"memory_operations": [], "pending_memory_operations": []}
     store, identity = require_store(runtime), identity_of(runtime)
     thread_id, run_id = thread_and_run(runtime)
-    if (done := await ledger.applied_operations(store, identity, thread_id, message.id)) is not None:
+    policy = context_of(runtime).approval
+    written = await write_turns(store, identity, [_turn(state, runtime, message)],
+                                _extractor(state, runtime),
+                                gate=lambda op: approval.needs_approval(policy, op))
+    if written.replayed:
         replayed = [{**op, "action": "noop", "reason": "this turn was already applied",
-                     "status": "replayed"} for op in done]
+                     "status": "replayed"} for op in written.replayed[0]]
         return {"memory_operations": replayed, "pending_memory_operations": []}
-    # Scrub before extraction: no rule, subject, key or model call sees a secret of the turn.
-    candidates = await _candidates(scrub(message.text).text, state, runtime)
-    namespace = memory_namespace(identity)
-    operations = await reconcile.plan(store, namespace, candidates) if candidates else []
-    gated = [op for op in operations
-             if approval.needs_approval(context_of(runtime).approval, op)]
-    now = [op for op in operations if op not in gated]
-    await reconcile.apply(store, namespace, now, _source(state, runtime))
-    report = _report(now, "applied") + _report(gated, "pending approval")
-    _observe(operations, report, identity, thread_id, run_id)
+    applied = report(written.applied, "applied")
+    _observe([*written.applied, *written.gated], applied + report(written.gated, "pending approval"),
+             identity, thread_id, run_id)
     retrieved = [m["key"] for m in state.get("memories", [])]
-    await asyncio.gather(
-        usage.record_retrievals(store, identity, retrieved),
-        ledger.record(store, identity, thread_id, message.id, report),
-    )
+    await usage.record_retrievals(store, identity, retrieved)
     return {
-        "memory_operations": _report(now, "applied"),
-        "pending_memory_operations": [op.model_dump(mode="json") for op in gated],
+        "memory_operations": applied,
+        "pending_memory_operations": [op.model_dump(mode="json") for op in written.gated],
     }
 
 
@@ -113,11 +120,11 @@ async def approve_memory(state: State, runtime: Runtime[Context]) -> dict[str, A
     store, identity = require_store(runtime), identity_of(runtime)
     await reconcile.apply(store, memory_namespace(identity), approved, _source(state, runtime))
     chosen = {op.id for op in approved}
-    decided = _report(approved, "applied") + _report(
+    decided = report(approved, "applied") + report(
         [op for op in pending if op.id not in chosen], "rejected")
     metrics.record_operations(decided)
-    report = [*state.get("memory_operations", []), *decided]
+    operations = [*state.get("memory_operations", []), *decided]
     message = last_user_message(state["messages"])
     thread_id, _ = thread_and_run(runtime)
-    await ledger.record(store, identity, thread_id, message.id if message else None, report)
-    return {"memory_operations": report, "pending_memory_operations": []}
+    await ledger.record(store, identity, thread_id, message.id if message else None, operations)
+    return {"memory_operations": operations, "pending_memory_operations": []}

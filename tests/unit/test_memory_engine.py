@@ -29,8 +29,10 @@ async def everything(store: BaseStore, user: User) -> dict[str, Any]:
 
 
 async def current_texts(store: BaseStore, user: User) -> list[str]:
+    """The texts of the user's current memories (episodes, the turns themselves, left out)."""
     items = await store.asearch(namespace(user), limit=1000)
-    return sorted(i.value["text"] for i in items if not i.value.get("invalid_at"))
+    return sorted(i.value["text"] for i in items
+                  if not i.value.get("invalid_at") and i.value["kind"] != "episode")
 
 
 async def tell(store: BaseStore, user: User, text: str, message_id: str | None = None) -> dict[str, Any]:
@@ -47,9 +49,14 @@ async def test_a_contradiction_supersedes_and_keeps_history(memory_store: Any) -
     assert await current_texts(memory_store, user) == ["The user lives in Berlin."]
     found = await retrieve({"messages": [HumanMessage("Where do I live?")]},
                            runtime_for(memory_store, user))
-    assert [m["text"] for m in found["memories"]] == ["The user lives in Berlin."]
+    assert [m["text"] for m in found["memories"] if m["kind"] != "episode"] == [
+        "The user lives in Berlin."]
+    # The turns themselves are episodes: both statements, dated, as said.
+    assert {m["text"] for m in found["memories"] if m["kind"] == "episode"} == {
+        "I live in Paris.", "I moved to Berlin last year."}
 
-    items = await memory_store.asearch(namespace(user), limit=10)
+    items = [i for i in await memory_store.asearch(namespace(user), limit=10)
+             if i.value["kind"] != "episode"]
     (old,) = [i for i in items if i.value.get("invalid_at")]
     (new,) = [i for i in items if not i.value.get("invalid_at")]
     assert old.value["text"] == "The user lives in Paris."
@@ -170,7 +177,7 @@ async def test_retrievals_are_counted_once_per_turn(memory_store: Any) -> None:
         state = {"messages": [HumanMessage("What music do I like?", id=message_id)]}
         state |= await retrieve(state, runtime)
         await write_memory(state, runtime)
-    (memory,) = (await retrieve(state, runtime))["memories"]
+    (memory,) = [m for m in (await retrieve(state, runtime))["memories"] if m["kind"] != "episode"]
     usage = await memory_store.aget(usage_namespace(Identity(user.identity, "acme")), memory["key"])
     assert usage.value["retrievals"] == 2
     assert usage.value["last_retrieved_at"]

@@ -101,9 +101,11 @@ async def test_write_memory_stores_once_and_a_rerun_changes_nothing(memory_store
 
     assert [op["action"] for op in first["memory_operations"]] == ["add", "add"]
     assert [op["action"] for op in second["memory_operations"]] == ["noop", "noop"]
-    assert await stored(memory_store, user) == after_first
-    assert {m["text"] for m in after_first} == {"The user's name is Ada.",
-                                                "The user prefers tea over coffee."}
+    assert await stored(memory_store, user) == after_first  # episodes included
+    assert {m["text"] for m in after_first if m["kind"] != "episode"} == {
+        "The user's name is Ada.", "The user prefers tea over coffee."}
+    (episode,) = [m for m in after_first if m["kind"] == "episode"]
+    assert episode["text"] == "My name is Ada. I prefer tea over coffee." and episode["role"] == "user"
     assert all(m["source"]["message_id"] == "m1" for m in after_first)
 
 
@@ -111,7 +113,9 @@ async def test_write_memory_scrubs_before_storing(memory_store: Any) -> None:
     user = new_user()
     message = "Remember that my backup email is ada@example.com, card 4111111111111111"
     await write_memory({"messages": [HumanMessage(message)]}, runtime_for(memory_store, user))
-    (memory,) = await stored(memory_store, user)
+    memory, episode = sorted(await stored(memory_store, user), key=lambda m: m["kind"] == "episode")
+    assert episode["kind"] == "episode" and episode["scrubbed"] == {"email": 1, "card_number": 1}
+    assert "ada@example.com" not in str(episode) and "4111111111111111" not in str(episode)
     assert "ada@example.com" not in str(memory) and "4111111111111111" not in str(memory)
     assert memory["scrubbed"] == {"email": 1, "card_number": 1}
     assert "@" not in memory["subject"] and "4111" not in memory["subject"]

@@ -1,0 +1,106 @@
+"""The one way memories are written: from turns, by write_memory and by import alike.
+
+For each turn not yet in the ledger: scrub the user's message, extract candidate memories from
+it, reconcile them with the store, and keep both messages as episodes. The facts the approval
+policy gates are returned instead of written; everything else (facts, episodes, the ledger
+entries) goes out together, so the store batches it into one round trip and one embedding call.
+Turns already in the ledger write nothing: replays, forks, retries and re-imports are no-ops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from langgraph.store.base import BaseStore
+
+from agent.memory import ledger, reconcile
+from agent.memory.episodes import Utterance, episode_puts
+from agent.memory.reconcile import MemoryOperation
+from agent.memory.schema import Identity, MemoryCandidate, Source, memory_namespace
+from agent.memory.scrub import scrub
+
+Extractor = Callable[[str], Awaitable[list[MemoryCandidate]]]
+"""Candidate memories from a user's (already scrubbed) message."""
+Gate = Callable[[MemoryOperation], bool]
+"""Whether an operation must wait for a human's approval."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A user's message and the answer to it: the unit the ledger records."""
+
+    source: Source
+    """Thread, run and checkpoint of the turn; `message_id` is the user's message id."""
+    said_at: datetime
+    user: Utterance
+    answers: tuple[Utterance, ...] = ()
+
+
+@dataclass
+class Written:
+    """What a write did."""
+
+    applied: list[MemoryOperation] = field(default_factory=list)
+    gated: list[MemoryOperation] = field(default_factory=list)
+    episodes: int = 0
+    turns: int = 0
+    replayed: list[list[dict[str, Any]]] = field(default_factory=list)
+    """For each turn that was already in the ledger: what it recorded then."""
+
+
+def report(operations: Sequence[MemoryOperation], status: str) -> list[dict[str, Any]]:
+    """What happened to each operation; a no-op is reported as unchanged, whatever was decided."""
+    return [{"id": op.id, "action": op.action, "key": op.key, "text": op.text,
+             "reason": op.reason, "status": "unchanged" if op.action == "noop" else status}
+            for op in operations]
+
+
+async def write_turns(
+    store: BaseStore, identity: Identity, turns: Sequence[Turn], extract: Extractor,
+    gate: Gate | None = None,
+) -> Written:
+    """Write what `turns` teach about the user, and the turns themselves, once per turn.
+
+    Turns are reconciled together, in order: when two of them speak of the same subject, the
+    later one wins, as it would have turn by turn.
+    """
+    namespace = memory_namespace(identity)
+    recorded = await asyncio.gather(*(
+        ledger.applied_operations(store, identity, t.source.thread_id, t.user.message_id)
+        for t in turns))
+    written = Written(replayed=[done for done in recorded if done is not None])
+    fresh = [turn for turn, done in zip(turns, recorded, strict=True) if done is None]
+    if not fresh:
+        return written
+    # Scrub before extraction: no rule, subject, key or model call sees a secret of the turn.
+    extracted = await asyncio.gather(*(extract(scrub(t.user.text).text) for t in fresh))
+    owners = [index for index, found in enumerate(extracted) for _ in found]
+    candidates = [candidate for found in extracted for candidate in found]
+    each = await reconcile.plan_each(store, namespace, candidates) if candidates else []
+    operations = reconcile.one_per_key(each)
+    written.gated = [op for op in operations if gate is not None and gate(op)]
+    written.applied = [op for op in operations if op not in written.gated]
+    episodes = [put for turn in fresh
+                for put in episode_puts(namespace, (turn.user, *turn.answers), turn.said_at,
+                                        turn.source)]
+    per_turn: list[list[dict[str, Any]]] = [[] for _ in fresh]
+    sources: dict[str, Source] = {}
+    for owner, op in zip(owners, each, strict=True):
+        if op in operations and op.id not in sources:
+            sources[op.id] = fresh[owner].source
+            status = "pending approval" if op in written.gated else "applied"
+            per_turn[owner].extend(report([op], status))
+    # Facts, episodes and ledger entries in one gather: the store sends them as one batch.
+    await asyncio.gather(
+        reconcile.apply(store, namespace, written.applied, fresh[-1].source, sources),
+        *(store.aput(put.namespace, put.key, put.value or {}, index=put.index)
+          for put in episodes),
+        *(ledger.record(store, identity, turn.source.thread_id, turn.user.message_id, done)
+          for turn, done in zip(fresh, per_turn, strict=True)),
+    )
+    written.episodes, written.turns = len(episodes), len(fresh)
+    return written
