@@ -1,184 +1,305 @@
-"""Recall of evidence turns through Engram's store and ranking, on LoCoMo-format conversations.
+"""Recall of evidence turns on public multi-session conversations, through Engram's own paths.
 
-Each turn of each sample is stored as a memory (text prefixed with its session date and speaker)
-in its own namespace through AsyncPostgresStore with the configured embeddings; each question is
-asked through `agent.memory.retrieval.search_memories`, the code the retrieve node runs. Reported:
-recall@k of the evidence turns (overall and per category), query latency p50/p95, and, as an
-experiment, the same recall for BM25 alone and for BM25 fused with the dense ranking (reciprocal
-rank fusion), to decide whether a lexical signal is worth adding to retrieval.
+Each question's history is imported into a namespace of its own through the import path
+(`agent.memory.importer.import_sessions`: scrubbing, episodes, extraction, reconciliation, the
+ledger), into a fresh database opened by the service's store factory. Each question is then
+asked through `agent.memory.retrieval.search_memories`, the retrieve node's search, with the
+node's default relevance floor. A hit counts for the turn it is (an episode) or was learned
+from (a fact's source message).
 
-    .venv/bin/python bench/recall.py                       # the small data set in tests/data
-    .venv/bin/python bench/recall.py --data locomo10.json  # any LoCoMo-format file
+Reported overall and per question type: turn recall@5/10/20 of the evidence turns, session
+recall_any@5/@10 and recall_all@10, query latency p50/p95, and import speed (messages/s,
+tokens/s) beside the embedding model's own speed on a sample of the same texts, in the same run.
+
+Formats, detected from the file:
+- LongMemEval (`haystack_sessions`; evidence: turns with `has_answer`), e.g. the dev slice:
+      .venv/bin/python bench/recall.py --data ../shared/data/longmemeval_s_dev60.json.gz
+- LoCoMo (`conversation` and `qa`; evidence: `dia_id`s); speaker A is imported as the user,
+  speaker B as the assistant, each message prefixed with its speaker's name.
+
+`--cache` keeps the vectors of every embedded text in `.engram/bench-cache/` and reuses them, so
+ranking can be re-tuned without re-embedding (the import speed of such a run is not reported).
+`--gist-words user=96,assistant=48` and `--lexical-weight 0.6` override the shipped settings,
+to measure alternatives with the real code. Progress goes to stderr, the result is one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
+import hashlib
 import json
-import math
+import random
 import re
 import time
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import default_data_dir, emit, fresh_database, log, offline_env, percentiles_ms
-from langgraph.store.base import PutOp
+import numpy as np
+from _common import ROOT, default_data_dir, emit, fresh_database, log, machine, offline_env, percentiles_ms
+from langchain_core.embeddings import Embeddings
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT / "tests" / "data" / "recall_small.json"
-RRF_K = 60
-FUSION_DEPTH = 50
-_TOKEN = re.compile(r"[a-z0-9]+")
-_STOP = set(
-    "a an the and or of to in on at for with is are was were be been do does did i you he she it "
-    "we they my your his her its our their what which who when where why how that this there "
-    "me him them so as by from about into than then".split()
-)
+KS = (5, 10, 20)
+CACHE_DIR = ROOT / ".engram" / "bench-cache"
+THROUGHPUT_SAMPLE = 2_000
 
 
-def turns_of(sample: dict[str, Any]) -> list[tuple[str, str]]:
-    """(dia_id, text as stored) for every turn, the text prefixed with its session's date."""
-    conversation = sample["conversation"]
-    sessions = sorted(
-        (k for k in conversation if re.fullmatch(r"session_\d+", k)),
-        key=lambda k: int(k.split("_")[1]),
-    )
-    turns = []
-    for session in sessions:
-        date = conversation.get(f"{session}_date_time", "")
-        for turn in conversation[session]:
-            turns.append((turn["dia_id"], f"[{date}] {turn['speaker']}: {turn['text']}"))
-    return turns
+@dataclass
+class Question:
+    """One question with its history, in import format, and where its evidence is."""
+
+    id: str
+    type: str
+    text: str
+    sessions: list[dict[str, Any]]
+    evidence: set[tuple[str, str]]
+    """(session id, message index) of the evidence turns."""
+    evidence_sessions: set[str]
 
 
-def tokens(text: str) -> list[str]:
-    """Lower-case word tokens without stop words."""
-    return [t for t in _TOKEN.findall(text.lower()) if t not in _STOP]
+def _open(path: Path) -> Any:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as handle:
+        return json.load(handle)
 
 
-class BM25:
-    """Okapi BM25 over a fixed set of documents (k1=1.5, b=0.75)."""
-
-    def __init__(self, documents: Sequence[tuple[str, str]]) -> None:
-        """Index `(id, text)` pairs."""
-        self.ids = [doc_id for doc_id, _ in documents]
-        self.docs = [Counter(tokens(text)) for _, text in documents]
-        self.lengths = [sum(doc.values()) for doc in self.docs]
-        self.average = sum(self.lengths) / max(len(self.lengths), 1)
-        frequency: Counter[str] = Counter()
-        for doc in self.docs:
-            frequency.update(doc.keys())
-        n = len(self.docs)
-        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in frequency.items()}
-
-    def rank(self, query: str) -> list[str]:
-        """Document ids by descending score (only those sharing a term with the query)."""
-        terms = tokens(query)
-        scored = []
-        for doc_id, doc, length in zip(self.ids, self.docs, self.lengths, strict=True):
-            score = 0.0
-            for term in terms:
-                if tf := doc.get(term):
-                    norm = tf + 1.5 * (1 - 0.75 + 0.75 * length / self.average)
-                    score += self.idf[term] * tf * 2.5 / norm
-            if score > 0:
-                scored.append((score, doc_id))
-        return [doc_id for _, doc_id in sorted(scored, reverse=True)]
+def longmemeval(data: list[dict[str, Any]]) -> Iterator[Question]:
+    """Questions of a LongMemEval file."""
+    for q in data:
+        sessions, evidence = [], set()
+        for sid, date, turns in zip(q["haystack_session_ids"], q["haystack_dates"],
+                                    q["haystack_sessions"], strict=True):
+            sessions.append({"id": sid, "date": date, "messages": [
+                {"role": t["role"], "content": t["content"]} for t in turns]})
+            evidence |= {(sid, str(i)) for i, t in enumerate(turns) if t.get("has_answer")}
+        yield Question(q["question_id"], q["question_type"], q["question"], sessions, evidence,
+                       set(q["answer_session_ids"]))
 
 
-def fuse(*rankings: Sequence[str]) -> list[str]:
-    """Reciprocal rank fusion of several rankings."""
-    scores: dict[str, float] = defaultdict(float)
-    for ranking in rankings:
-        for position, doc_id in enumerate(ranking):
-            scores[doc_id] += 1.0 / (RRF_K + position + 1)
-    return sorted(scores, key=lambda d: scores[d], reverse=True)
+def locomo(data: list[dict[str, Any]]) -> Iterator[Question]:
+    """Questions of a LoCoMo file (one namespace per conversation, shared by its questions)."""
+    for sample in data:
+        conversation = sample["conversation"]
+        speaker_a = conversation.get("speaker_a")
+        names = sorted((k for k in conversation if re.fullmatch(r"session_\d+", k)),
+                       key=lambda k: int(k.split("_")[1]))
+        sessions: list[dict[str, Any]] = []
+        where: dict[str, tuple[str, str]] = {}
+        for name in names:
+            turns = conversation[name]
+            sessions.append({"id": name, "date": _locomo_date(conversation.get(f"{name}_date_time")),
+                             "messages": [
+                {"role": "user" if t["speaker"] == speaker_a else "assistant",
+                 "content": f"{t['speaker']}: {t['text']}"} for t in turns]})
+            where |= {t["dia_id"]: (name, str(i)) for i, t in enumerate(turns)}
+        for number, qa in enumerate(sample["qa"]):
+            evidence = {where[e] for e in qa.get("evidence", []) if isinstance(e, str) and e in where}
+            if not evidence:
+                continue
+            yield Question(f"{sample.get('sample_id', 'sample')}/{number}",
+                           str(qa.get("category", "")), qa["question"], sessions, evidence,
+                           {s for s, _ in evidence})
 
 
-def recall(ranking: Sequence[str], evidence: Sequence[str], k: int) -> float:
-    """Share of the evidence turns found in the first k results."""
-    wanted = set(evidence)
-    return len(wanted & set(ranking[:k])) / len(wanted) if wanted else 0.0
+def _locomo_date(value: str | None) -> str:
+    """LoCoMo's "1:56 pm on 8 May, 2023" as ISO 8601."""
+    from datetime import datetime
+
+    if not value:
+        return "2000-01-01"
+    for layout in ("%I:%M %p on %d %B, %Y", "%I:%M %p on %d %b, %Y"):
+        try:
+            return datetime.strptime(value.strip(), layout).isoformat()
+        except ValueError:
+            continue
+    return "2000-01-01"
 
 
-async def run(data: Path, ks: list[int], categories: set[int], data_dir: Path, keep: bool) -> None:
-    """Ingest, ask, score."""
+class DiskCachedEmbeddings(Embeddings):
+    """Vectors from a file cache, keyed by a hash of the text; the model embeds the rest."""
+
+    def __init__(self, inner: Embeddings, path: Path) -> None:
+        """Load the cache at `path` (if any) in front of `inner`."""
+        self.inner, self.path = inner, path
+        self.vectors: dict[str, list[float]] = {}
+        if path.exists():
+            saved = np.load(path)
+            self.vectors = dict(zip(saved["keys"].tolist(), saved["vectors"].tolist(), strict=True))
+        self.hits = 0
+
+    @staticmethod
+    def _key(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed what the cache lacks."""
+        keys = [self._key(t) for t in texts]
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True)
+                                     if k not in self.vectors))
+        if missing:
+            for text, vector in zip(missing, await self.inner.aembed_documents(missing), strict=True):
+                self.vectors[self._key(text)] = vector
+        self.hits += len(texts) - len(missing)
+        return [self.vectors[k] for k in keys]
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Embed one text through the cache."""
+        return (await self.aembed_documents([text]))[0]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Synchronous embedding is not used by the store's async paths."""
+        raise NotImplementedError
+
+    def embed_query(self, text: str) -> list[float]:
+        """Synchronous embedding is not used by the store's async paths."""
+        raise NotImplementedError
+
+    def save(self) -> None:
+        """Write the cache."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = list(self.vectors)
+        np.savez(self.path, keys=np.array(keys),
+                 vectors=np.array([self.vectors[k] for k in keys], dtype=np.float32))
+
+
+def scores(ranked: list[str], question: Question) -> dict[str, float]:
+    """Turn recall@k, and session recall, of one ranking of (session, message) ids."""
+    turns = [tuple(r.split("#", 1)) for r in ranked]
+    result = {f"turn_recall@{k}": len(question.evidence & set(turns[:k])) / len(question.evidence)
+              for k in KS}
+    for k in (5, 10):
+        found = {s for s, _ in turns[:k]}
+        result[f"session_recall_any@{k}"] = float(bool(found & question.evidence_sessions))
+    result["session_recall_all@10"] = float(question.evidence_sessions <= {s for s, _ in turns[:10]})
+    return result
+
+
+def turn_of(value: dict[str, Any]) -> str | None:
+    """The imported turn a hit is, or was learned from, as `session#message`."""
+    source = value.get("source") or {}
+    thread = str(source.get("thread_id") or "")
+    if not thread.startswith("import:") or source.get("message_id") is None:
+        return None
+    return f"{thread.removeprefix('import:')}#{source['message_id']}"
+
+
+def mean(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Average of each metric over the rows."""
+    return {key: round(sum(r[key] for r in rows) / len(rows), 3) for key in rows[0]} if rows else {}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Import every history, ask every question, score."""
+    from agent.context import Context
+    from agent.memory import episodes
+    from agent.memory.importer import import_sessions, parse_sessions
     from agent.memory.retrieval import search_memories
+    from agent.memory.schema import Identity, memory_namespace
+    from agent.memory.write import extractor
+    from store import search
     from store.postgres import store
 
-    samples = json.loads(data.read_text())
-    results: dict[str, list[tuple[int, dict[int, float]]]] = defaultdict(list)
+    if args.gist_words:
+        episodes.GIST_WORDS.update({k: int(v) for k, v in
+                                    (part.split("=") for part in args.gist_words.split(","))})
+    if args.lexical_weight is not None:
+        search.LEXICAL_WEIGHT = args.lexical_weight
+    data = _open(args.data)
+    questions = list(longmemeval(data) if "haystack_sessions" in data[0] else locomo(data))
+    if args.limit:
+        questions = questions[: args.limit]
+    context = Context()
+    rows: dict[str, list[dict[str, float]]] = defaultdict(list)
     latencies: list[float] = []
-    async with fresh_database("recall", data_dir=data_dir, keep=keep), store() as memories:
-        for sample in samples:
-            namespace = ("bench", str(sample.get("sample_id", "sample")))
-            turns = turns_of(sample)
-            log(f"{namespace[1]}: storing {len(turns)} turns")
-            for start in range(0, len(turns), 256):
-                await memories.abatch([
-                    PutOp(namespace, dia_id, {"text": text, "kind": "fact", "importance": 0.5})
-                    for dia_id, text in turns[start : start + 256]
-                ])
-            lexical = BM25(turns)
-            questions = [q for q in sample["qa"] if int(q.get("category", 0)) in categories]
-            for qa in questions:
+    imported_messages = imported_tokens = 0
+    import_seconds = 0.0
+    gists: list[str] = []
+    async with fresh_database("recall", data_dir=default_data_dir(), keep=args.keep), \
+            store() as memory_store:
+        assert memory_store.embeddings is not None, "the store factory configures embeddings"
+        embeddings: Embeddings = memory_store.embeddings
+        cache = None
+        if args.cache:
+            cache = DiskCachedEmbeddings(embeddings,
+                                         CACHE_DIR / f"recall-{args.data.name}.npz")
+            memory_store.embeddings = cache
+        done: set[int] = set()
+        for number, question in enumerate(questions, start=1):
+            identity = Identity(user_id=f"bench-{hashlib.sha1(question.id.encode()).hexdigest()[:12]}",
+                                org_id="bench")
+            history = id(question.sessions)
+            if history not in done:  # LoCoMo questions of one conversation share its history
+                sessions = parse_sessions({"sessions": question.sessions})
                 began = time.perf_counter()
-                ranked = await search_memories(
-                    memories, [namespace], qa["question"], limit=max(ks), min_relevance=-1.0
-                )
-                latencies.append(time.perf_counter() - began)
-                dense = [item.key for item, _ in ranked]
-                deep = await search_memories(
-                    memories, [namespace], qa["question"], limit=FUSION_DEPTH, min_relevance=-1.0
-                )
-                bm25 = lexical.rank(qa["question"])
-                fused = fuse([item.key for item, _ in deep], bm25)
-                evidence = [e for e in qa.get("evidence", []) if isinstance(e, str)]
-                category = int(qa["category"])
-                for name, ranking in (("dense", dense), ("bm25", bm25), ("fused", fused)):
-                    results[name].append((category, {k: recall(ranking, evidence, k) for k in ks}))
-
-    def summary(rows: list[tuple[int, dict[int, float]]]) -> dict[str, Any]:
-        by_category: dict[int, list[dict[int, float]]] = defaultdict(list)
-        for category, scores in rows:
-            by_category[category].append(scores)
-        overall = {f"recall@{k}": round(sum(s[k] for _, s in rows) / len(rows), 3) for k in ks}
-        per = {
-            str(c): {f"recall@{k}": round(sum(s[k] for s in v) / len(v), 3) for k in ks}
-            | {"questions": len(v)}
-            for c, v in sorted(by_category.items())
-        }
-        return {**overall, "per_category": per}
-
-    emit({
+                report = await import_sessions(memory_store, identity, sessions, extractor(None))
+                import_seconds += time.perf_counter() - began
+                done.add(history)
+                for session in sessions:
+                    for role, text in session.messages:
+                        imported_messages += 1
+                        imported_tokens += len(text.split())
+                        gists.append(episodes.gist(role, text, session.date))
+                log(f"{number}/{len(questions)} {question.type}: imported {report.as_dict()}")
+            began = time.perf_counter()
+            ranked = await search_memories(memory_store, [memory_namespace(identity)],
+                                           question.text, limit=max(KS),
+                                           min_relevance=context.min_relevance)
+            latencies.append(time.perf_counter() - began)
+            turns = list(dict.fromkeys(t for item, _ in ranked if (t := turn_of(item.value))))
+            row = scores(turns, question)
+            rows[question.type].append(row)
+            rows["overall"].append(row)
+        if cache is not None:
+            cache.save()
+        model_rate = None
+        if cache is None:
+            sample = random.Random(7).sample(gists, min(THROUGHPUT_SAMPLE, len(gists)))
+            began = time.perf_counter()
+            # The model itself, behind the store's cache of recent texts.
+            model: Embeddings = getattr(embeddings, "inner", embeddings)
+            await model.aembed_documents(sample)
+            model_rate = len(sample) / (time.perf_counter() - began)
+    result: dict[str, Any] = {
         "bench": "recall",
-        "data": data.name,
-        "samples": len(samples),
-        "questions": len(results["dense"]),
-        "categories": sorted(categories),
-        "engram": summary(results["dense"]),
+        "data": args.data.name,
+        "questions": len(rows["overall"]),
+        "settings": {"gist_words": episodes.GIST_WORDS, "lexical_weight": search.LEXICAL_WEIGHT,
+                     "pool": search.POOL, "min_relevance": context.min_relevance},
+        "overall": mean(rows["overall"]),
+        "per_type": {t: {**mean(r), "questions": len(r)} for t, r in sorted(rows.items())
+                     if t != "overall"},
         **percentiles_ms(latencies, "query"),
-        "experiment_bm25": summary(results["bm25"]),
-        "experiment_bm25_dense_rrf": summary(results["fused"]),
-    })
+        "machine": machine(),
+    }
+    if model_rate is not None and import_seconds:
+        rate = imported_messages / import_seconds
+        result["import"] = {
+            "messages": imported_messages, "seconds": round(import_seconds, 1),
+            "messages_per_s": round(rate, 1),
+            "words_per_s": round(imported_tokens / import_seconds, 1),
+            "model_texts_per_s_same_texts": round(model_rate, 1),
+            "import_to_model_ratio": round(rate / model_rate, 3),
+        }
+    return result
 
 
 def main() -> None:
     """Parse arguments and run."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="LoCoMo-format JSON file")
-    parser.add_argument("--k", default="5,10,20", help="comma-separated cut-offs")
-    parser.add_argument("--categories", default="1,2,3,4", help="QA categories to ask")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="LongMemEval or LoCoMo JSON file (.json or .json.gz)")
+    parser.add_argument("--limit", type=int, default=0, help="ask only the first N questions")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--cache", action="store_true", help="reuse cached vectors (see above)")
+    parser.add_argument("--gist-words", default="", help="e.g. user=96,assistant=48")
+    parser.add_argument("--lexical-weight", type=float, default=None)
     args = parser.parse_args()
     offline_env()
-    asyncio.run(run(
-        args.data, [int(k) for k in args.k.split(",")],
-        {int(c) for c in args.categories.split(",")}, default_data_dir(), args.keep,
-    ))
+    emit(asyncio.run(run(args)))
 
 
 if __name__ == "__main__":

@@ -93,9 +93,12 @@ class MiniLMEmbeddings(Embeddings):
         self._lock = threading.Lock()
 
     def _embed(self, texts: Sequence[str]) -> list[list[float]]:
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self._batch_size):
-            batch = self._tokenizer.encode_batch(list(texts[start : start + self._batch_size]))
+        # Texts of like length share a batch, so little of it is padding; order is restored.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors: list[list[float]] = [[] for _ in texts]
+        for start in range(0, len(order), self._batch_size):
+            chunk = order[start : start + self._batch_size]
+            batch = self._tokenizer.encode_batch([texts[i] for i in chunk])
             ids = np.array([e.ids for e in batch], dtype=np.int64)
             mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
             feeds = {"input_ids": ids, "attention_mask": mask}
@@ -106,7 +109,9 @@ class MiniLMEmbeddings(Embeddings):
             weights = mask[..., None].astype(np.float32)
             pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            vectors.extend((pooled / np.clip(norms, 1e-12, None)).tolist())
+            for index, vector in zip(chunk, (pooled / np.clip(norms, 1e-12, None)).tolist(),
+                                     strict=True):
+                vectors[index] = vector
         return vectors
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -6,10 +6,12 @@ A namespace search with a query ranks by two signals fused in one SQL statement:
   and its GIN index come from our own migrations). Term frequency is binary (chat turns rarely
   repeat a word, and a repeated word in a long answer should not outweigh a rare one), IDF comes
   from the namespace's own counts.
-The best POOL memories of each signal form the candidates; each signal is scaled by its best
-score among them and the two are mixed (LEXICAL_WEIGHT), then small bonuses for importance,
-kind and recency are added. The result's `score` is that ranking score and the returned value
-carries `_match` (similarity, lexical), so callers can tell a word match from a meaning match.
+The best POOL memories of each signal form the candidates. Similarity is scaled by the best
+among them; the BM25 score by the IDF of all the query's words (what a memory holding every one
+of them would score, capped at 1), so one shared common word does not count as a full match.
+The two are mixed (LEXICAL_WEIGHT), then small bonuses for importance, kind and recency are
+added. The result's `score` is that ranking score, and the returned value carries `_match`
+(similarity, lexical), so callers can tell a word match from a meaning match.
 The same SQL serves the graph's retrieve node and the HTTP API's `search_items`.
 
 pgvector's HNSW index finds the nearest vectors of the whole table first (`hnsw.ef_search` of
@@ -51,6 +53,8 @@ INDEX_PARAMS: HNSWConfig = {"kind": "hnsw", "vector_type": "vector", "m": 16,
 
 POOL = 50
 """Candidates taken from each signal before fusion."""
+COUNT_MAX = 20_000
+"""A namespace's size is counted up to this (the branch choice and BM25's document count)."""
 LEXICAL_MAX = 2_000
 """Most word-matching memories scored by BM25 per search (a bound on the cost of common words)."""
 LEXICAL_WEIGHT = 0.6
@@ -79,9 +83,10 @@ WITH size AS MATERIALIZED (
       AND store.tsv @@ (SELECT string_agg(q::text, ' | ')::tsquery FROM terms)
     LIMIT {lexical_max}
 ), idf AS (
+    -- Every query word, found or not: a word no memory holds still counts in what a full
+    -- match would score.
     SELECT t.q, ln(1 + (greatest((SELECT n FROM size), d.df) - d.df + 0.5) / (d.df + 0.5)) AS idf
     FROM terms t CROSS JOIN LATERAL (SELECT count(*) AS df FROM lexical l WHERE l.tsv @@ t.q) d
-    WHERE d.df > 0
 ), bm25 AS (
     -- Binary term frequency: a memory's score is the IDF of the query words it holds, damped
     -- by its length against the average of the matches.
@@ -122,7 +127,8 @@ WITH size AS MATERIALIZED (
 ), fused AS (
     SELECT prefix, key, similarity, lexical,
         {dense_weight} * coalesce(similarity / nullif(max(similarity) OVER (), 0), 0)
-        + {lexical_weight} * coalesce(lexical / nullif(max(lexical) OVER (), 0), 0) AS relevance
+        + {lexical_weight} * least(coalesce(lexical / nullif((SELECT sum(idf) FROM idf), 0), 0), 1)
+        AS relevance
     FROM signals
 )
 SELECT store.prefix, store.key,
@@ -205,7 +211,7 @@ class MemoryStore(AsyncPostgresStore):
         )
         ns_sv = ns.replace("store.prefix", "sv.prefix")
         sql = _SEARCH.format(
-            ns=ns, ns_sv=ns_sv, expiry=expiry, cap=EXACT_MAX + 1, exact_max=EXACT_MAX,
+            ns=ns, ns_sv=ns_sv, expiry=expiry, cap=max(COUNT_MAX, EXACT_MAX + 1), exact_max=EXACT_MAX,
             config=TEXT_SEARCH_CONFIG, lexical_max=LEXICAL_MAX, pool=max(POOL, op.limit + op.offset),
             k1=BM25_K1, b=BM25_B, one_minus_b=1 - BM25_B, dense_weight=1 - LEXICAL_WEIGHT,
             lexical_weight=LEXICAL_WEIGHT, importance_weight=IMPORTANCE_WEIGHT,

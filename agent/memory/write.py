@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from langgraph.store.base import BaseStore
+from langgraph.store.base import BaseStore, PutOp
 
+from agent import models
 from agent.memory import ledger, reconcile
 from agent.memory.episodes import Utterance, episode_puts
+from agent.memory.extract import extract_candidates
+from agent.memory.extract_llm import llm_candidates
 from agent.memory.reconcile import MemoryOperation
 from agent.memory.schema import Identity, MemoryCandidate, Source, memory_namespace
 from agent.memory.scrub import scrub
@@ -46,10 +49,40 @@ class Written:
 
     applied: list[MemoryOperation] = field(default_factory=list)
     gated: list[MemoryOperation] = field(default_factory=list)
+    deferred_episodes: list[PutOp] = field(default_factory=list)
+    """The turns' episodes, held back with the gated operations (write them once approved)."""
     episodes: int = 0
     turns: int = 0
     replayed: list[list[dict[str, Any]]] = field(default_factory=list)
     """For each turn that was already in the ledger: what it recorded then."""
+
+
+async def _extract(extract: Extractor, text: str) -> list[MemoryCandidate]:
+    cleaned = scrub(text).text
+    return await extract(cleaned) if cleaned.strip() else []
+
+
+def extractor(model_name: str | None, near: Sequence[dict[str, Any]] = ()) -> Extractor:
+    """The chat model's extraction when a model is configured, else the offline rules.
+
+    Args:
+        model_name: the run's model setting (empty: the server's MODEL, else offline).
+        near: stored memories the model is shown beside the message.
+    """
+    if models.configured_model_name(model_name):
+        model = models.load_chat_model(model_name)
+        return lambda text: llm_candidates(model, text, near)
+
+    async def rules(text: str) -> list[MemoryCandidate]:
+        return extract_candidates(text)
+
+    return rules
+
+
+async def put_episodes(store: BaseStore, puts: Sequence[PutOp]) -> None:
+    """Store episodes (concurrently: the store batches them with whatever else is in flight)."""
+    await asyncio.gather(*(store.aput(put.namespace, put.key, put.value or {}, index=put.index)
+                           for put in puts))
 
 
 def report(operations: Sequence[MemoryOperation], status: str) -> list[dict[str, Any]]:
@@ -77,7 +110,7 @@ async def write_turns(
     if not fresh:
         return written
     # Scrub before extraction: no rule, subject, key or model call sees a secret of the turn.
-    extracted = await asyncio.gather(*(extract(scrub(t.user.text).text) for t in fresh))
+    extracted = await asyncio.gather(*(_extract(extract, t.user.text) for t in fresh))
     owners = [index for index, found in enumerate(extracted) for _ in found]
     candidates = [candidate for found in extracted for candidate in found]
     each = await reconcile.plan_each(store, namespace, candidates) if candidates else []
@@ -94,13 +127,17 @@ async def write_turns(
             sources[op.id] = fresh[owner].source
             status = "pending approval" if op in written.gated else "applied"
             per_turn[owner].extend(report([op], status))
-    # Facts, episodes and ledger entries in one gather: the store sends them as one batch.
+    if written.gated:
+        # What a human may still refuse must not reach memory through the turn's own words.
+        written.deferred_episodes, episodes = episodes, []
+    # Facts and episodes in one gather: the store sends them as one batch, one embedding call.
     await asyncio.gather(
         reconcile.apply(store, namespace, written.applied, fresh[-1].source, sources),
-        *(store.aput(put.namespace, put.key, put.value or {}, index=put.index)
-          for put in episodes),
-        *(ledger.record(store, identity, turn.source.thread_id, turn.user.message_id, done)
-          for turn, done in zip(fresh, per_turn, strict=True)),
+        put_episodes(store, episodes),
     )
+    # The ledger last: a turn counts as applied only once everything it wrote is stored.
+    await asyncio.gather(*(
+        ledger.record(store, identity, turn.source.thread_id, turn.user.message_id, done)
+        for turn, done in zip(fresh, per_turn, strict=True)))
     written.episodes, written.turns = len(episodes), len(fresh)
     return written

@@ -7,6 +7,7 @@ approval node runs again, over the plan saved in the checkpoint, never a new ext
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -14,17 +15,15 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.runtime import Runtime
+from langgraph.store.base import PutOp
 from langgraph.types import interrupt
 
-from agent import models
 from agent.context import Context, context_of
 from agent.memory import approval, ledger, reconcile, usage
 from agent.memory.episodes import Utterance
-from agent.memory.extract import extract_candidates
-from agent.memory.extract_llm import llm_candidates
 from agent.memory.reconcile import MemoryOperation
-from agent.memory.schema import Identity, MemoryCandidate, Source, identity_of, memory_namespace
-from agent.memory.write import Extractor, Turn, report, write_turns
+from agent.memory.schema import Identity, Source, identity_of, memory_namespace
+from agent.memory.write import Turn, extractor, put_episodes, report, write_turns
 from agent.nodes.common import last_user_message, require_store, thread_and_run
 from agent.server import metrics
 from agent.server.metrics import timed_node
@@ -71,19 +70,6 @@ def _observe(
     )
 
 
-def _extractor(state: State, runtime: Runtime[Context]) -> Extractor:
-    """The chat model when one is configured, else the offline rules."""
-    name = context_of(runtime).model
-    if models.configured_model_name(name):
-        model = models.load_chat_model(name)
-        return lambda text: llm_candidates(model, text, state.get("memories", []))
-
-    async def rules(text: str) -> list[MemoryCandidate]:
-        return extract_candidates(text)
-
-    return rules
-
-
 @timed_node
 async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Keep the turn as episodes and store what it said about the user, once per message."""
@@ -94,7 +80,7 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
     thread_id, run_id = thread_and_run(runtime)
     policy = context_of(runtime).approval
     written = await write_turns(store, identity, [_turn(state, runtime, message)],
-                                _extractor(state, runtime),
+                                extractor(context_of(runtime).model, state.get("memories", [])),
                                 gate=lambda op: approval.needs_approval(policy, op))
     if written.replayed:
         replayed = [{**op, "action": "noop", "reason": "this turn was already applied",
@@ -108,6 +94,9 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
     return {
         "memory_operations": applied,
         "pending_memory_operations": [op.model_dump(mode="json") for op in written.gated],
+        "pending_episodes": [{"namespace": list(put.namespace), "key": put.key,
+                              "value": put.value, "index": put.index}
+                             for put in written.deferred_episodes],
     }
 
 
@@ -118,13 +107,20 @@ async def approve_memory(state: State, runtime: Runtime[Context]) -> dict[str, A
                for op in state.get("pending_memory_operations", [])]
     approved = approval.decide(pending, interrupt(approval.request(pending)))
     store, identity = require_store(runtime), identity_of(runtime)
-    await reconcile.apply(store, memory_namespace(identity), approved, _source(state, runtime))
     chosen = {op.id for op in approved}
-    decided = report(approved, "applied") + report(
-        [op for op in pending if op.id not in chosen], "rejected")
+    rejected = [op for op in pending if op.id not in chosen]
+    # The turn's episodes are kept only when nothing in it was refused.
+    episodes = [] if rejected else [
+        PutOp(tuple(e["namespace"]), e["key"], e["value"], index=e["index"])
+        for e in state.get("pending_episodes", [])]
+    await asyncio.gather(
+        reconcile.apply(store, memory_namespace(identity), approved, _source(state, runtime)),
+        put_episodes(store, episodes))
+    decided = report(approved, "applied") + report(rejected, "rejected")
     metrics.record_operations(decided)
     operations = [*state.get("memory_operations", []), *decided]
     message = last_user_message(state["messages"])
     thread_id, _ = thread_and_run(runtime)
     await ledger.record(store, identity, thread_id, message.id if message else None, operations)
-    return {"memory_operations": operations, "pending_memory_operations": []}
+    return {"memory_operations": operations, "pending_memory_operations": [],
+            "pending_episodes": []}

@@ -1,4 +1,4 @@
-"""Engram's HTTP additions to the LangGraph server: run validation, forget-me, metrics, readiness.
+"""Engram's HTTP additions to the LangGraph server: run validation, import, forget-me, metrics, readiness.
 
 `langgraph.json` mounts `app`; its middleware sees every request, the server's own routes too.
 Its routes are authenticated by our auth (`http.enable_custom_route_auth`).
@@ -18,13 +18,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agent.memory.schema import Identity
+from agent.memory.importer import InvalidImport, import_sessions, parse_sessions
+from agent.memory.schema import Identity, memory_namespace
+from agent.memory.write import extractor
 from agent.server import metrics
 from agent.server.erase import erase_user
 from agent.server.validation import InvalidRun, validate_run
 
 RUN_PATHS = re.compile(r"^/(?:threads/[^/]+/)?runs(?:/wait|/stream)?/?$")
 MAX_BODY_BYTES = 1_000_000
+MAX_IMPORT_BYTES = 20_000_000
 
 
 class RunValidation:
@@ -92,14 +95,61 @@ async def forget_me(request: Request) -> JSONResponse:
     from langgraph_api.store import get_store
     from langgraph_sdk import get_client
 
-    user = request.user
-    if not getattr(user, "is_authenticated", False) or not user.identity:
-        return JSONResponse({"detail": "sign in to erase your data"}, status_code=401)
-    if user["role"] == "service":
-        return JSONResponse({"detail": "a service token has no user to erase"}, status_code=403)
-    identity = Identity(user_id=str(user.identity), org_id=str(user["org_id"]))
+    identity = _caller(request)
+    if isinstance(identity, JSONResponse):
+        return identity
     report = await erase_user(identity, await get_store(), get_client(url=None, api_key=None))
     return JSONResponse(report)
+
+
+def _caller(request: Request) -> Identity | JSONResponse:
+    """The signed-in user of a request, or the response refusing it."""
+    user = request.user
+    if not getattr(user, "is_authenticated", False) or not user.identity:
+        return JSONResponse({"detail": "sign in first (Authorization: Bearer <token>)"},
+                            status_code=401)
+    if user["role"] == "service":
+        return JSONResponse({"detail": "a service token has no user memory"}, status_code=403)
+    return Identity(user_id=str(user.identity), org_id=str(user["org_id"]))
+
+
+async def _json_body(request: Request, limit: int) -> Any:
+    """The request's JSON, read up to `limit` bytes; ValueError says what is wrong."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise OverflowError(f"request body over {limit} bytes: split the import into batches")
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except RecursionError as err:
+        raise ValueError("request body is nested too deeply") from err
+
+
+async def import_history(request: Request) -> JSONResponse:
+    """Import conversations into the caller's memory (agent/memory/importer.py); answer counts."""
+    from langgraph_api.store import get_store
+
+    identity = _caller(request)
+    if isinstance(identity, JSONResponse):
+        return identity
+    try:
+        body = await _json_body(request, MAX_IMPORT_BYTES)
+        sessions = parse_sessions(body)
+    except OverflowError as err:
+        return JSONResponse({"detail": str(err)}, status_code=413)
+    except InvalidImport as err:
+        return JSONResponse({"detail": str(err)}, status_code=422)
+    except ValueError as err:
+        return JSONResponse({"detail": f"the body is not JSON: {err}"}, status_code=400)
+    own = list(memory_namespace(identity))
+    if "namespace" in body and body["namespace"] != own:
+        return JSONResponse({"detail": f"namespace {body['namespace']!r} is not yours: you can "
+                                       f"import only into {own} (or leave namespace out)"},
+                            status_code=403)
+    report = await import_sessions(await get_store(), identity, sessions, extractor(None))
+    return JSONResponse({"namespace": own, **report.as_dict()})
 
 
 async def prometheus(request: Request) -> Response:
@@ -125,6 +175,7 @@ async def ready(request: Request) -> JSONResponse:
 
 
 app = Starlette(routes=[
+    Route("/engram/import", import_history, methods=["POST"]),
     Route("/engram/forget-me", forget_me, methods=["POST"]),
     Route("/engram/metrics", prometheus, methods=["GET"]),
     Route("/engram/ready", ready, methods=["GET"]),

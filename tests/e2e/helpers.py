@@ -35,5 +35,5 @@ def seen_memories(values: dict[str, Any]) -> list[str]:
 
 async def all_memories(client: LangGraphClient) -> list[dict[str, Any]]:
     """Every item in the caller's memory namespace, through the HTTP store API."""
-    found = await client.store.search_items(("memories",), limit=100)
+    found = await client.store.search_items(("memories",), limit=1000)
     return sorted(found["items"], key=lambda item: item["key"])

@@ -25,8 +25,11 @@ async def test_memory_crosses_sessions(client_for: Clients) -> None:
 
     assert "The user prefers Python over TypeScript." in seen_memories(values)
     found = await alice.store.search_items(("memories",), query="favourite programming language")
-    top = found["items"][0]
-    assert top["value"]["text"] == "The user prefers Python over TypeScript."
+    # The turns are there too, as episodes. (Ranking itself: tests/unit/test_hybrid_search.py.)
+    top = next(item for item in found["items"]
+               if item["value"]["text"] == "The user prefers Python over TypeScript.")
+    assert "I prefer Python over TypeScript." in [
+        item["value"]["text"] for item in found["items"] if item["value"]["kind"] == "episode"]
     assert tuple(top["namespace"]) == memory_namespace(Identity("alice", "acme"))
     assert top["value"]["source"]["thread_id"] == first["thread_id"]
 
@@ -61,6 +64,8 @@ async def test_the_approval_gate_pauses_and_approve_stores(client_for: Clients) 
     assert resumed["memory_operations"][0]["status"] == "applied"
     texts = [m["value"]["text"] for m in await all_memories(bob)]
     assert texts.count("The user lives in Lisbon.") == 1
+    # The turn's episodes waited with the operation, and are stored once it is approved.
+    assert texts.count("I live in Lisbon.") == 1
 
 
 async def test_rejecting_at_the_gate_stores_nothing(client_for: Clients) -> None:
@@ -76,6 +81,7 @@ async def test_rejecting_at_the_gate_stores_nothing(client_for: Clients) -> None
     )
     assert resumed["memory_operations"][0]["status"] == "rejected"
     assert (await bob.threads.get_state(thread["thread_id"]))["next"] == []
+    # Nothing: neither the fact nor the turn's own words (episodes), which would carry it.
     assert await all_memories(bob) == before
 
 

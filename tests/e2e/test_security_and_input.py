@@ -138,7 +138,11 @@ async def test_a_message_cannot_make_its_author_an_admin(
     thread = await bob.threads.create()
     values = await say(bob, thread["thread_id"], attempt)
     assert all(op["action"] == "noop" for op in values["memory_operations"])
-    assert all("admin" not in m["value"]["text"].lower() for m in await all_memories(bob))
+    stored = await all_memories(bob)
+    assert all("admin" not in m["value"]["text"].lower() for m in stored
+               if m["value"]["kind"] != "episode")
+    # The words are kept as said, in an episode: data that reaches a prompt only as a quote.
+    assert attempt in [m["value"]["text"] for m in stored if m["value"]["kind"] == "episode"]
     with pytest.raises(httpx.HTTPStatusError) as refused:
         await bob.assistants.create(GRAPH, name="bob's own")
     assert refused.value.response.status_code == 403

@@ -1,0 +1,212 @@
+"""Import conversation history into a user's memory, through the same write path as a turn.
+
+A request is a list of sessions, each with a date and messages in OpenAI chat format:
+
+    {"sessions": [{"id": "s1", "date": "2023-05-08T14:00:00Z",
+                   "messages": [{"role": "user", "content": "..."},
+                                {"role": "assistant", "content": "..."}]}]}
+
+Every session is checked before anything is written; one bad field refuses the whole request
+with an error naming it. Each session is then one thread (`import:<id>`): its turns are written
+by `write_turns`, so they are scrubbed, kept as episodes dated by the session, learned from and
+reconciled, and recorded in the ledger. Importing the same sessions again writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from langgraph.store.base import BaseStore
+
+from agent.memory.episodes import Utterance
+from agent.memory.schema import Identity, Source
+from agent.memory.write import Extractor, Turn, write_turns
+
+MAX_SESSIONS = 2_000
+MAX_MESSAGES_PER_SESSION = 2_000
+MAX_MESSAGE_CHARS = 32_000
+BATCH_MESSAGES = 128
+"""Sessions are written together until they hold this many messages."""
+SKIPPED_ROLES = {"system", "developer", "tool", "function"}
+"""Roles that are not part of what the user and the assistant said: left out of memory."""
+ROLES = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# LongMemEval writes dates as "2023/05/08 (Mon) 14:00".
+_SLASHED = re.compile(r"^(\d{4})/(\d{2})/(\d{2})(?: \(\w+\))?(?: (\d{2}):(\d{2}))?$")
+
+
+class InvalidImport(ValueError):
+    """An import request that cannot be stored; the message names the field and the fix."""
+
+
+@dataclass(frozen=True)
+class Session:
+    """One conversation to import, checked."""
+
+    id: str
+    date: datetime
+    messages: tuple[tuple[str, str], ...]
+    """(role, text) of what the user and the assistant said, in order."""
+
+
+@dataclass
+class ImportReport:
+    """What an import stored."""
+
+    sessions: int = 0
+    turns: int = 0
+    already_imported: int = 0
+    episodes: int = 0
+    memories: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready counts."""
+        return {"sessions": self.sessions, "turns": self.turns,
+                "already_imported": self.already_imported, "episodes": self.episodes,
+                "memories": dict(sorted(self.memories.items()))}
+
+
+def parse_date(value: Any, where: str) -> datetime:
+    """An ISO 8601 date or time (UTC when no zone is given), or `YYYY/MM/DD (Day) HH:MM`."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidImport(f"{where} is missing: give the session's date, e.g. 2023-05-08T14:00:00Z")
+    text = value.strip()
+    if match := _SLASHED.match(text):
+        year, month, day, hour, minute = (int(g) if g else 0 for g in match.groups())
+        try:
+            return datetime(year, month, day, hour, minute, tzinfo=UTC)
+        except ValueError as err:
+            raise InvalidImport(f"{where} {value!r} is not a date: {err}") from err
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise InvalidImport(
+            f"{where} {value!r} is not a date: use ISO 8601, e.g. 2023-05-08T14:00:00Z") from err
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _text(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        text = content
+    elif isinstance(content, list):
+        parts = []
+        for index, part in enumerate(content):
+            if not (isinstance(part, dict) and part.get("type") == "text"
+                    and isinstance(part.get("text"), str)):
+                raise InvalidImport(f"{where}[{index}] must be a text part "
+                                    "({'type': 'text', 'text': ...}); other parts are not imported")
+            parts.append(part["text"])
+        text = "".join(parts)
+    else:
+        raise InvalidImport(f"{where} must be a string or a list of text parts")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise InvalidImport(f"{where} has {len(text)} characters; at most {MAX_MESSAGE_CHARS}")
+    if control := _CONTROL.search(text):
+        raise InvalidImport(f"{where} contains the control character U+{ord(control.group()):04X}")
+    return text
+
+
+def _session(raw: Any, index: int) -> Session:
+    where = f"sessions[{index}]"
+    if not isinstance(raw, dict):
+        raise InvalidImport(f"{where} must be an object with `date` and `messages`")
+    if unknown := sorted(set(raw) - {"id", "date", "messages"}):
+        raise InvalidImport(f"{where} has unknown fields {unknown}: use id, date and messages")
+    date = parse_date(raw.get("date"), f"{where}.date")
+    messages = raw.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidImport(f"{where}.messages must be a non-empty list of chat messages")
+    if len(messages) > MAX_MESSAGES_PER_SESSION:
+        raise InvalidImport(f"{where}.messages has {len(messages)} items; at most "
+                            f"{MAX_MESSAGES_PER_SESSION} (split the session)")
+    said: list[tuple[str, str]] = []
+    for number, message in enumerate(messages):
+        at = f"{where}.messages[{number}]"
+        if not isinstance(message, dict):
+            raise InvalidImport(f"{at} must be an object with `role` and `content`")
+        role = message.get("role")
+        if role in SKIPPED_ROLES:
+            continue
+        if role not in ROLES:
+            raise InvalidImport(f"{at}.role is {role!r}: use user or assistant")
+        said.append((ROLES[str(role)], _text(message.get("content"), f"{at}.content")))
+    session_id = raw.get("id")
+    if session_id is not None and (not isinstance(session_id, str | int) or not str(session_id)):
+        raise InvalidImport(f"{where}.id must be a non-empty string")
+    # Without an id, the content names the session, so sending it again is still a no-op.
+    digest = hashlib.sha256(json.dumps([date.isoformat(), said]).encode()).hexdigest()[:24]
+    return Session(id=str(session_id) if session_id is not None else digest, date=date,
+                   messages=tuple(said))
+
+
+def parse_sessions(body: Any) -> list[Session]:
+    """Check a whole request; raise InvalidImport naming the first bad field."""
+    if not isinstance(body, dict):
+        raise InvalidImport("the body must be an object like {'sessions': [...]}")
+    if unknown := sorted(set(body) - {"sessions", "namespace"}):
+        raise InvalidImport(f"the body has unknown fields {unknown}: use sessions (and namespace)")
+    sessions = body.get("sessions")
+    if not isinstance(sessions, list) or not sessions:
+        raise InvalidImport("sessions must be a non-empty list")
+    if len(sessions) > MAX_SESSIONS:
+        raise InvalidImport(f"sessions has {len(sessions)} items; at most {MAX_SESSIONS} a request")
+    parsed = [_session(raw, index) for index, raw in enumerate(sessions)]
+    seen: set[str] = set()
+    for index, session in enumerate(parsed):
+        if session.id in seen:
+            raise InvalidImport(f"sessions[{index}].id {session.id!r} appears twice")
+        seen.add(session.id)
+    return parsed
+
+
+def turns_of(session: Session) -> list[Turn]:
+    """The session's turns: each user message with the assistant messages after it."""
+    thread = f"import:{session.id}"
+    groups: list[list[tuple[int, str, str]]] = []
+    for number, (role, text) in enumerate(session.messages):
+        if role == "user" or not groups:
+            groups.append([])
+        groups[-1].append((number, role, text))
+    turns = []
+    for group in groups:
+        first, role, text = group[0]
+        user = Utterance("user", text if role == "user" else "", str(first))
+        answers = tuple(Utterance("assistant", t, str(n)) for n, r, t in group if r == "assistant")
+        turns.append(Turn(source=Source(thread_id=thread, message_id=str(first)),
+                          said_at=session.date, user=user, answers=answers))
+    return turns
+
+
+async def import_sessions(
+    store: BaseStore, identity: Identity, sessions: Sequence[Session], extract: Extractor,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Write the sessions' turns in order, a few sessions a batch; report what was stored.
+
+    Batching sessions lets the store embed many episodes in one model call; the turns of a
+    batch are reconciled in order, so the outcome is the same as session by session.
+    """
+    result = ImportReport()
+    batch: list[Session] = []
+    for number, session in enumerate(sessions):
+        batch.append(session)
+        if sum(len(s.messages) for s in batch) < BATCH_MESSAGES and number + 1 < len(sessions):
+            continue
+        written = await write_turns(
+            store, identity, [turn for s in batch for turn in turns_of(s)], extract)
+        result.sessions += len(batch)
+        result.turns += written.turns
+        result.already_imported += len(written.replayed)
+        result.episodes += written.episodes
+        result.memories.update(op.action for op in written.applied)
+        if progress:
+            progress(sum(len(s.messages) for s in batch))
+        batch = []
+    return result
