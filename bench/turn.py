@@ -6,8 +6,12 @@ chat model is the offline responder (MODEL is unset), so the figures are Engram'
 framework, checkpoints, retrieval, extraction and memory writes, not an LLM's. Graphs are invoked
 directly with `ainvoke` (no server), with the default `agent.context.Context`.
 
-Three graphs run the same turns (default 200, round robin over 20 threads; generated short user
-messages: ~45% statements the extractor remembers, ~15% small talk, ~40% questions):
+Three graphs run the same turns (default 200, round robin over 20 threads; generated user
+messages: ~45% statements the extractor remembers, ~15% small talk, ~40% questions, each padded
+with conversational context to about `--user-words` words, 38 by default, about 50 tokens).
+The chat model is `LongAnswers`, the offline responder's answer followed by deterministic advice
+sentences up to `--answer-words` words (225, about 300 tokens), so the episodes written each turn
+have the size of a real exchange; `--answer-words 0` gives the offline responder's short answers.
 
 - `full`: `agent.graph.builder.compile(checkpointer=..., store=...)`, as served;
 - `full_timed`: the same topology (nodes, edges, conditional edges and retry policies read from
@@ -22,7 +26,8 @@ graph first runs `--warmup` turns on threads of its own; the store's tables are 
 (TRUNCATE) before each graph's warm-up and before its timed turns, so every graph starts from the
 same empty memory. "Memory pipeline overhead" is full p50 - bare p50.
 
-    .venv/bin/python bench/turn.py [--turns 200] [--threads 20] [--warmup 10] [--keep]
+    .venv/bin/python bench/turn.py [--turns 200] [--threads 20] [--warmup 10]
+        [--user-words 38] [--answer-words 225] [--keep]
 
 Progress goes to stderr; the result is one JSON line on stdout.
 """
@@ -32,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -50,7 +56,8 @@ from _common import (
     offline_env,
     percentiles_ms,
 )
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -58,11 +65,13 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 
+from agent import models
 from agent import nodes as agent_nodes
 from agent.context import Context
 from agent.graph import builder
 from agent.memory.extract import extract_candidates
 from agent.memory.schema import MEMORY_ROOT
+from agent.models import OfflineResponder
 from agent.nodes import agent
 from agent.state import InputState, State
 
@@ -88,8 +97,58 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
                         help="embedded Postgres cluster")
+    parser.add_argument("--user-words", type=int, default=38, help="user message length")
+    parser.add_argument("--answer-words", type=int, default=225, help="answer length (0: short)")
     parser.add_argument("--keep", action="store_true", help="keep the database")
     return parser.parse_args()
+
+
+CONTEXT = [
+    "I was thinking about this on the way home from work today.",
+    "My sister and I talked about it over dinner last weekend.",
+    "It came up again when I was planning the next few weeks.",
+    "I have been meaning to sort this out for a while now.",
+    "A friend of mine suggested I should ask someone about it.",
+    "It is not urgent, but I would like to get it right this time.",
+]
+ADVICE = [
+    "Start with the simplest option and see how it fits your week before adding more.",
+    "Write down what worked last time, since small notes make the next decision much easier.",
+    "If the budget is tight, compare two or three alternatives side by side first.",
+    "Ask someone who has done it before; a ten-minute conversation can save hours.",
+    "Keep an eye on the timing, because the same plan can feel very different in winter.",
+    "Break it into steps you can finish in an evening, and check off each one.",
+    "Do not worry about getting everything perfect on the first attempt.",
+    "Leave some slack in the schedule so that one delay does not upset the rest.",
+]
+
+
+def realistic(messages: list[str], words: int, seed: int) -> list[str]:
+    """Each message followed by context sentences until it has about `words` words."""
+    rng = random.Random(seed)
+    padded = []
+    for text in messages:
+        while len(text.split()) < words:
+            text = f"{text} {rng.choice(CONTEXT)}"
+        padded.append(text)
+    return padded
+
+
+class LongAnswers(OfflineResponder):
+    """The offline responder's answer, then advice sentences up to a realistic answer length."""
+
+    words: int = 225
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        result = super()._generate(messages, stop, run_manager, **kwargs)
+        reply = result.generations[0].message
+        rng = random.Random(len(messages))
+        text = str(reply.text)
+        while len(text.split()) < self.words:
+            text = f"{text} {rng.choice(ADVICE)}"
+        message = AIMessage(content=text, response_metadata=reply.response_metadata)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
 
 def timed(name: str, fn: NodeFn, sink: dict[str, list[float]]) -> NodeFn:
@@ -159,7 +218,9 @@ async def drive(
         return {"configurable": {"thread_id": f"bench-{run_id}-{label}-{thread}"}}
 
     await empty_store(url)
-    for i, text in enumerate(conversation_turns(args.warmup, args.seed + 1000)):
+    warmup = realistic(conversation_turns(args.warmup, args.seed + 1000), args.user_words,
+                       args.seed + 1000)
+    for i, text in enumerate(warmup):
         await graph.ainvoke({"messages": [HumanMessage(text)]},
                             config(f"warmup-{i % args.threads}"), context=Context())
     await empty_store(url)
@@ -201,7 +262,10 @@ def node_stats(sink: dict[str, list[float]]) -> dict[str, dict[str, float]]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from store.postgres import checkpointer
 
-    messages = conversation_turns(args.turns, args.seed)
+    messages = realistic(conversation_turns(args.turns, args.seed), args.user_words, args.seed)
+    if args.answer_words:
+        answers = LongAnswers(words=args.answer_words)
+        models.load_chat_model = lambda name: answers
     async with fresh_database("turn", data_dir=args.data_dir, keep=args.keep) as (url, _):
         async with checkpointer() as saver:
             results = await drive_all(saver, messages, args, url)
@@ -212,7 +276,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "turns": len(messages),
         "threads": args.threads,
         "warmup": args.warmup,
-        "model": "offline-responder",
+        "model": f"offline-responder + advice to {args.answer_words} words"
+                 if args.answer_words else "offline-responder",
+        "user_words_mean": round(float(np.mean([len(m.split()) for m in messages])), 1),
         "full": full,
         "full_timed": timed_run,
         "bare": bare_run,

@@ -2,7 +2,8 @@
 
 Needed when EMBEDDINGS changes to a model of another vector size: the store refuses to start on
 a mismatch rather than mix vectors of two models. This resizes the vector column, rebuilds the
-HNSW index, and re-puts every item through AsyncPostgresStore so the library embeds it again.
+HNSW index, and re-puts every item through AsyncPostgresStore so the library embeds the same
+fields again (an item that had no vector gets none).
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ async def reindex(url: str, model: EmbeddingModel) -> int:
     async with connection_pool(url) as pool:
         await require_pgvector(pool)
         async with pool.connection() as conn, conn.transaction():
+            # Which fields each item had embedded (facts their text, episodes their gist; none
+            # for records kept out of search), so each is re-embedded the same way.
+            rows = await (await conn.execute(
+                "SELECT prefix, key, field_name FROM store_vectors")).fetchall()
+            fields: dict[tuple[str, str], list[str]] = {}
+            for row in rows:
+                fields.setdefault((row["prefix"], row["key"]), []).append(row["field_name"])
             await conn.execute("DROP INDEX IF EXISTS store_vectors_embedding_idx")
             await conn.execute("DELETE FROM store_vectors")
             await conn.execute(
@@ -45,7 +53,9 @@ async def reindex(url: str, model: EmbeddingModel) -> int:
             items: list[Item] = []
             while page := await store.asearch(namespace, limit=PAGE, offset=len(items)):
                 items += page
-            puts = [PutOp(namespace, i.key, i.value) for i in items if i.namespace == namespace]
+            prefix = ".".join(namespace)
+            puts = [PutOp(namespace, i.key, i.value, index=fields.get((prefix, i.key), False))
+                    for i in items if i.namespace == namespace]
             for start in range(0, len(puts), PAGE):
                 await store.abatch(puts[start : start + PAGE])
             count += len(puts)

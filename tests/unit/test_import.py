@@ -1,0 +1,74 @@
+"""Import on the real store: parsing and its errors, the operators' CLI, idempotence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.memory.importer import InvalidImport, parse_date, parse_sessions, turns_of
+from agent.memory.schema import Identity, memory_namespace
+from agent.server import import_cli
+
+SESSIONS = {"sessions": [
+    {"id": "s1", "date": "2023/05/08 (Mon) 14:00", "messages": [
+        {"role": "assistant", "content": "Welcome back!"},
+        {"role": "user", "content": "I moved to Porto last month."},
+        {"role": "assistant", "content": "How do you like it?"},
+        {"role": "user", "content": "My token is sk-abcdefghijklmnopqrstuvwxyz123456, keep it."},
+    ]},
+]}
+
+
+def test_dates_in_both_formats_and_turns_grouped_by_user_message() -> None:
+    (session,) = parse_sessions(SESSIONS)
+    assert session.date.isoformat() == "2023-05-08T14:00:00+00:00"
+    assert parse_date("2023-05-08", "d").isoformat() == "2023-05-08T00:00:00+00:00"
+    turns = turns_of(session)
+    assert [(t.user.text, [a.text for a in t.answers]) for t in turns] == [
+        ("", ["Welcome back!"]),
+        ("I moved to Porto last month.", ["How do you like it?"]),
+        ("My token is sk-abcdefghijklmnopqrstuvwxyz123456, keep it.", []),
+    ]
+    assert {t.source.thread_id for t in turns} == {"import:s1"}
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ([], "the body must be an object"),
+    ({"sessions": [{"id": "a", "date": "2023-01-01", "messages": [{"role": "user", "content": "x"}]},
+                   {"id": "a", "date": "2023-01-02", "messages": [{"role": "user", "content": "y"}]}]},
+     "sessions[1].id 'a' appears twice"),
+    ({"sessions": [{"date": "2023-02-30", "messages": [{"role": "user", "content": "x"}]}]},
+     "sessions[0].date"),
+    ({"sessions": [{"date": "2023-01-01", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": "x"}]}]}]}, "sessions[0].messages[0].content[0]"),
+    ({"sessions": [{"date": "2023-01-01", "messages": [{"role": "user"}]}]},
+     "sessions[0].messages[0].content"),
+])
+def test_bad_input_names_the_field(body: Any, field: str) -> None:
+    with pytest.raises(InvalidImport, match=field.replace("[", r"\[").replace("]", r"\]")):
+        parse_sessions(body)
+
+
+async def test_the_cli_imports_once_and_scrubs(
+    memory_store: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps(SESSIONS))
+    identity = Identity(user_id="cli-user@example.com", org_id="acme")
+
+    assert await import_cli.run(path, identity) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert await import_cli.run(path, identity) == 0
+    second = json.loads(capsys.readouterr().out)
+
+    assert (first["turns"], first["episodes"], first["memories"]) == (3, 4, {"add": 1})
+    assert (second["turns"], second["already_imported"], second["episodes"]) == (0, 3, 0)
+    items = await memory_store.asearch(memory_namespace(identity), limit=100)
+    assert "sk-abcdefghijklmnopqrstuvwxyz123456" not in str([i.value for i in items])
+    assert "The user lives in Porto." in {i.value["text"] for i in items}
+    (bad := tmp_path / "bad.json").write_text('{"sessions": [{"messages": []}]}')
+    assert await import_cli.run(bad, identity) == 2
+    assert "sessions[0].date" in capsys.readouterr().err
