@@ -187,6 +187,26 @@ def turn_of(value: dict[str, Any]) -> str | None:
     return f"{thread.removeprefix('import:')}#{source['message_id']}"
 
 
+STORAGE = """
+SELECT (SELECT count(*) FROM store WHERE value->>'kind' = 'episode') AS episodes,
+    (SELECT count(*) FROM store) AS items,
+    pg_table_size('store') AS store_heap, pg_indexes_size('store') AS store_indexes,
+    pg_relation_size('store_tsv_idx') AS text_index, pg_table_size('store_vectors') AS vectors_heap,
+    pg_indexes_size('store_vectors') AS vector_indexes
+"""
+
+
+async def storage_per_item(memory_store: Any) -> dict[str, Any]:
+    """Bytes per stored item (mostly episodes here): tables with TOAST, and their indexes."""
+    async with memory_store.conn.connection() as conn:
+        row = await (await conn.execute(STORAGE)).fetchone()
+    items = max(int(row["items"]), 1)
+    per_item = {name: round(int(row[name]) / items) for name in
+                ("store_heap", "store_indexes", "text_index", "vectors_heap", "vector_indexes")}
+    per_item["total"] = sum(per_item.values()) - per_item["text_index"]  # inside store_indexes
+    return {"items": int(row["items"]), "episodes": int(row["episodes"]), "bytes_per_item": per_item}
+
+
 def mean(rows: list[dict[str, float]]) -> dict[str, float]:
     """Average of each metric over the rows."""
     return {key: round(sum(r[key] for r in rows) / len(rows), 3) for key in rows[0]} if rows else {}
@@ -255,6 +275,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             rows["overall"].append(row)
         if cache is not None:
             cache.save()
+        storage = await storage_per_item(memory_store)
         model_rate = None
         if cache is None:
             sample = random.Random(7).sample(gists, min(THROUGHPUT_SAMPLE, len(gists)))
@@ -273,6 +294,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "per_type": {t: {**mean(r), "questions": len(r)} for t, r in sorted(rows.items())
                      if t != "overall"},
         **percentiles_ms(latencies, "query"),
+        "storage": storage,
         "machine": machine(),
     }
     if model_rate is not None and import_seconds:

@@ -35,6 +35,12 @@ def test_dates_in_both_formats_and_turns_grouped_by_user_message() -> None:
     assert {t.source.thread_id for t in turns} == {"import:s1"}
 
 
+def test_control_characters_become_spaces() -> None:
+    (session,) = parse_sessions({"sessions": [{"date": "2023-01-01", "messages": [
+        {"role": "user", "content": "tab\there, vertical\x0btab, nul\x00, line\nbreak"}]}]})
+    assert session.messages == (("user", "tab\there, vertical tab, nul , line\nbreak"),)
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ([], "the body must be an object"),
     ({"sessions": [{"id": "a", "date": "2023-01-01", "messages": [{"role": "user", "content": "x"}]},
