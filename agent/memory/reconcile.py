@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -154,14 +154,7 @@ def _decide(
 async def plan(
     store: BaseStore, namespace: tuple[str, ...], candidates: Sequence[MemoryCandidate]
 ) -> list[MemoryOperation]:
-    """Decide what the candidates do to the store, one operation per memory key."""
-    return one_per_key(await plan_each(store, namespace, candidates))
-
-
-async def plan_each(
-    store: BaseStore, namespace: tuple[str, ...], candidates: Sequence[MemoryCandidate]
-) -> list[MemoryOperation]:
-    """The operation of each candidate, in order: by its subject's key and its near memories."""
+    """Decide what each candidate does to the store: by its subject's key and its near memories."""
     cleaned = [scrubbed_candidate(c) for c in candidates]
     keys = [memory_key(namespace, c.kind, c.subject) for c, _ in cleaned]
     # One round: the store batches these gets and searches (and embeds the queries together).
@@ -179,7 +172,7 @@ async def plan_each(
             previous_text=str(target.value.get("text")) if target is not None else None,
             importance=candidate.importance, confidence=candidate.confidence, scrubbed=counts,
         ))
-    return operations
+    return _one_per_key(operations)
 
 
 async def _near(
@@ -197,7 +190,7 @@ async def _near(
     return [item for item in found if not is_episode(item.value)][:NEAR]
 
 
-def one_per_key(operations: list[MemoryOperation]) -> list[MemoryOperation]:
+def _one_per_key(operations: list[MemoryOperation]) -> list[MemoryOperation]:
     """Keep the last operation on each key (two candidates may resolve to the same memory)."""
     return list({op.key: op for op in operations}.values())
 
@@ -218,13 +211,11 @@ async def apply(
     namespace: tuple[str, ...],
     operations: Sequence[MemoryOperation],
     source: Source,
-    sources: Mapping[str, Source] | None = None,
 ) -> None:
     """Write the plan. No-ops touch nothing; applying the same plan twice changes nothing more.
 
     Updates and supersessions read their item again: between planning and applying a human may
-    have taken hours to approve. `sources` gives an operation (by id) a provenance of its own,
-    when one write covers several turns.
+    have taken hours to approve.
     """
     changing = [op for op in operations if op.action in ("update", "supersede")]
     current = dict(zip(
@@ -250,8 +241,7 @@ async def apply(
                 **previous, "invalid_at": now, "superseded_by": op.key,
             }))
             previous = {**previous, "supersedes": [*previous.get("supersedes", []), old_key]}
-        origin = (sources or {}).get(op.id, source)
-        writes.append(store.aput(namespace, op.key, _value(op, previous, origin, now)))
+        writes.append(store.aput(namespace, op.key, _value(op, previous, source, now)))
     await asyncio.gather(*writes)
 
 

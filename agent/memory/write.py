@@ -2,9 +2,10 @@
 
 For each turn not yet in the ledger: scrub the user's message, extract candidate memories from
 it, reconcile them with the store, and keep both messages as episodes. The facts the approval
-policy gates are returned instead of written; everything else (facts, episodes, the ledger
-entries) goes out together, so the store batches it into one round trip and one embedding call.
-Turns already in the ledger write nothing: replays, forks, retries and re-imports are no-ops.
+policy gates are returned instead of written (with the turn's episodes, which would carry them);
+the rest goes out batched: the store sends concurrent writes as one round trip and one embedding
+call. The ledger is written last. Turns already in it write nothing: replays, forks, retries
+and re-imports are no-ops.
 """
 
 from __future__ import annotations
@@ -98,8 +99,9 @@ async def write_turns(
 ) -> Written:
     """Write what `turns` teach about the user, and the turns themselves, once per turn.
 
-    Turns are reconciled together, in order: when two of them speak of the same subject, the
-    later one wins, as it would have turn by turn.
+    Turns that teach something are reconciled one after the other, each against what the one
+    before wrote, as they would be one turn at a time; the episodes of all of them are written
+    together, which is what makes an import of many turns fast.
     """
     namespace = memory_namespace(identity)
     recorded = await asyncio.gather(*(
@@ -111,30 +113,29 @@ async def write_turns(
         return written
     # Scrub before extraction: no rule, subject, key or model call sees a secret of the turn.
     extracted = await asyncio.gather(*(_extract(extract, t.user.text) for t in fresh))
-    owners = [index for index, found in enumerate(extracted) for _ in found]
-    candidates = [candidate for found in extracted for candidate in found]
-    each = await reconcile.plan_each(store, namespace, candidates) if candidates else []
-    operations = reconcile.one_per_key(each)
-    written.gated = [op for op in operations if gate is not None and gate(op)]
-    written.applied = [op for op in operations if op not in written.gated]
+    per_turn: list[list[dict[str, Any]]] = [[] for _ in fresh]
+    applying: Awaitable[None] | None = None
+    for index, candidates in enumerate(extracted):
+        if not candidates:
+            continue
+        if applying is not None:
+            await applying  # the next turn is planned against what the previous one wrote
+        operations = await reconcile.plan(store, namespace, candidates)
+        gated = [op for op in operations if gate is not None and gate(op)]
+        applied = [op for op in operations if op not in gated]
+        written.applied += applied
+        written.gated += gated
+        per_turn[index] = report(applied, "applied") + report(gated, "pending approval")
+        applying = reconcile.apply(store, namespace, applied, fresh[index].source)
     episodes = [put for turn in fresh
                 for put in episode_puts(namespace, (turn.user, *turn.answers), turn.said_at,
                                         turn.source)]
-    per_turn: list[list[dict[str, Any]]] = [[] for _ in fresh]
-    sources: dict[str, Source] = {}
-    for owner, op in zip(owners, each, strict=True):
-        if op in operations and op.id not in sources:
-            sources[op.id] = fresh[owner].source
-            status = "pending approval" if op in written.gated else "applied"
-            per_turn[owner].extend(report([op], status))
     if written.gated:
         # What a human may still refuse must not reach memory through the turn's own words.
         written.deferred_episodes, episodes = episodes, []
-    # Facts and episodes in one gather: the store sends them as one batch, one embedding call.
-    await asyncio.gather(
-        reconcile.apply(store, namespace, written.applied, fresh[-1].source, sources),
-        put_episodes(store, episodes),
-    )
+    # The last facts and every episode in one gather: the store sends them as one batch, with
+    # one embedding call.
+    await asyncio.gather(applying or asyncio.sleep(0), put_episodes(store, episodes))
     # The ledger last: a turn counts as applied only once everything it wrote is stored.
     await asyncio.gather(*(
         ledger.record(store, identity, turn.source.thread_id, turn.user.message_id, done)
