@@ -74,27 +74,33 @@ _SEARCH = """
 WITH size AS MATERIALIZED (
     SELECT count(*) AS n FROM (SELECT 1 FROM store_vectors sv WHERE {ns_sv} LIMIT {cap}) c
 ), terms AS MATERIALIZED (
-    SELECT quote_literal(lexeme)::tsquery AS q
-    FROM unnest(to_tsvector('{config}', %s)) AS t(lexeme)
-), lexical AS MATERIALIZED (
-    SELECT store.prefix, store.key, store.tsv, length(store.tsv) AS len
-    FROM store
-    WHERE {ns} {expiry}
-      AND store.tsv @@ (SELECT string_agg(q::text, ' | ')::tsquery FROM terms)
-    LIMIT {lexical_max}
+    SELECT coalesce(array_agg(lexeme), '{{}}') AS words
+    FROM unnest(tsvector_to_array(to_tsvector('{config}', %s))) AS t(lexeme)
+), hits AS MATERIALIZED (
+    -- Per query word, the namespace's memories holding it, straight from the GIN index: the
+    -- (often TOASTed) tsvectors themselves are never read.
+    SELECT t.w, h.prefix, h.key, h.len
+    FROM unnest((SELECT words FROM terms)) AS t(w)
+    CROSS JOIN LATERAL (
+        SELECT store.prefix, store.key, store.tsv_len AS len FROM store
+        WHERE {ns} {expiry} AND store.tsv @@ quote_literal(t.w)::tsquery
+        LIMIT {lexical_max}
+    ) h
 ), idf AS (
     -- Every query word, found or not: a word no memory holds still counts in what a full
     -- match would score.
-    SELECT t.q, ln(1 + (greatest((SELECT n FROM size), d.df) - d.df + 0.5) / (d.df + 0.5)) AS idf
-    FROM terms t CROSS JOIN LATERAL (SELECT count(*) AS df FROM lexical l WHERE l.tsv @@ t.q) d
+    SELECT t.w, ln(1 + (greatest((SELECT n FROM size), coalesce(c.df, 0)) - coalesce(c.df, 0)
+        + 0.5) / (coalesce(c.df, 0) + 0.5)) AS idf
+    FROM unnest((SELECT words FROM terms)) AS t(w)
+    LEFT JOIN (SELECT w, count(*) AS df FROM hits GROUP BY w) c ON c.w = t.w
 ), bm25 AS (
     -- Binary term frequency: a memory's score is the IDF of the query words it holds, damped
     -- by its length against the average of the matches.
-    SELECT l.prefix, l.key,
-        (SELECT sum(idf.idf) FROM idf WHERE l.tsv @@ idf.q) * ({k1} + 1)
-        / (1 + {k1} * ({one_minus_b} + {b} * l.len / nullif((SELECT avg(len) FROM lexical), 0)))
-        AS lexical
-    FROM lexical l
+    SELECT h.prefix, h.key, sum(idf.idf) * ({k1} + 1) / (1 + {k1} * ({one_minus_b} + {b}
+        * max(h.len) / nullif((SELECT avg(len) FROM (SELECT DISTINCT prefix, key, len FROM hits) d),
+        0))) AS lexical
+    FROM hits h JOIN idf ON idf.w = h.w
+    GROUP BY h.prefix, h.key
     ORDER BY 3 DESC
     LIMIT {pool}
 ), exact AS (
@@ -156,6 +162,9 @@ MIGRATIONS = (
     f"ALTER TABLE store ADD COLUMN IF NOT EXISTS tsv tsvector GENERATED ALWAYS AS "
     f"(to_tsvector('{TEXT_SEARCH_CONFIG}', coalesce(value->>'text', ''))) STORED",
     "CREATE INDEX IF NOT EXISTS store_tsv_idx ON store USING gin (tsv)",
+    # BM25's document length, kept beside the tsvector so a search never has to read it.
+    f"ALTER TABLE store ADD COLUMN IF NOT EXISTS tsv_len integer GENERATED ALWAYS AS "
+    f"(length(to_tsvector('{TEXT_SEARCH_CONFIG}', coalesce(value->>'text', '')))) STORED",
 )
 
 _REFRESH = """
