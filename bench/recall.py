@@ -19,7 +19,7 @@ Formats, detected from the file:
 
 `--cache` keeps the vectors of every embedded text in `.engram/bench-cache/` and reuses them, so
 ranking can be re-tuned without re-embedding (the import speed of such a run is not reported).
-`--gist-words user=96,assistant=48` and `--lexical-weight 0.6` override the shipped settings,
+`--gist-words 96` and `--lexical-weight 0.6` override the shipped settings,
 to measure alternatives with the real code. Progress goes to stderr, the result is one JSON line.
 """
 
@@ -224,8 +224,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from store.postgres import store
 
     if args.gist_words:
-        episodes.GIST_WORDS.update({k: int(v) for k, v in
-                                    (part.split("=") for part in args.gist_words.split(","))})
+        episodes.GIST_WORDS = args.gist_words
     if args.lexical_weight is not None:
         search.LEXICAL_WEIGHT = args.lexical_weight
     data = _open(args.data)
@@ -262,7 +261,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     for role, text in session.messages:
                         imported_messages += 1
                         imported_tokens += len(text.split())
-                        gists.append(episodes.gist(role, text, session.date))
+                        if role == "user":  # a turn's one embedded text (agent/memory/episodes.py)
+                            gists.append(episodes.gist(text))
                 log(f"{number}/{len(questions)} {question.type}: imported {report.as_dict()}")
             began = time.perf_counter()
             ranked = await search_memories(memory_store, [memory_namespace(identity)],
@@ -298,13 +298,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
     }
     if model_rate is not None and import_seconds:
-        rate = imported_messages / import_seconds
+        # The texts an import embeds are the turns' gists: its rate in those, against the
+        # model's own rate on a sample of the same texts.
+        embedded_rate = len(gists) / import_seconds
         result["import"] = {
-            "messages": imported_messages, "seconds": round(import_seconds, 1),
-            "messages_per_s": round(rate, 1),
+            "messages": imported_messages, "embedded_texts": len(gists),
+            "seconds": round(import_seconds, 1),
+            "messages_per_s": round(imported_messages / import_seconds, 1),
             "words_per_s": round(imported_tokens / import_seconds, 1),
+            "embedded_texts_per_s": round(embedded_rate, 1),
             "model_texts_per_s_same_texts": round(model_rate, 1),
-            "import_to_model_ratio": round(rate / model_rate, 3),
+            "import_to_model_ratio": round(embedded_rate / model_rate, 3),
         }
     return result
 
@@ -317,7 +321,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="ask only the first N questions")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--cache", action="store_true", help="reuse cached vectors (see above)")
-    parser.add_argument("--gist-words", default="", help="e.g. user=96,assistant=48")
+    parser.add_argument("--gist-words", type=int, default=0, help="words of a turn embedded")
     parser.add_argument("--lexical-weight", type=float, default=None)
     args = parser.parse_args()
     offline_env()

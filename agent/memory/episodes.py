@@ -2,10 +2,12 @@
 
 An episode is one message (the user's, or the assistant's answer), scrubbed, dated and keyed by
 its thread and message, in the owner's memory namespace beside the facts, so one search finds
-both. Its whole text feeds the word index; only its `gist` (the date, the speaker and the first
-words) is embedded: a 300-token answer costs an order of magnitude more to embed than a 50-token
-question, and the opening of a turn carries most of its topic (BENCHMARKS.md has the measurements
-behind the word counts).
+both. Its whole text feeds the word index. What is embedded, its `gist`, is the opening of the
+user's message of the turn, for both episodes: the answer is found by the question it answered
+(and by its own words). So a turn costs one embedding, and the same text as the retrieve node's
+query: the store's cache of recent vectors answers it. Embedding a 300-token answer would cost
+an order of magnitude more than the question, for no better recall on public conversations
+(BENCHMARKS.md has the measurements).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from agent.memory.scrub import scrub
 
 EPISODE = "episode"
 Role = Literal["user", "assistant"]
-GIST_WORDS: dict[str, int] = {"user": 96, "assistant": 48}
-"""How many words of a turn are embedded, by speaker (the whole text is word-indexed)."""
+GIST_WORDS = 96
+"""How many words of the user's message are embedded (the whole text is word-indexed)."""
 EPISODE_INDEX = ["gist"]
 """The value field whose text is embedded for an episode (facts embed `text`)."""
 EPISODE_IMPORTANCE = 0.5
@@ -58,28 +60,30 @@ def episode_key(namespace: tuple[str, ...], thread_id: str | None, message_id: s
     return memory_key(namespace, EPISODE, f"{thread_id or '-'}/{message_id}")
 
 
-def gist(role: str, text: str, said_at: datetime) -> str:
-    """What is embedded: `[date] role: ` and the turn's first words."""
-    words = text.split()
-    head = " ".join(words[: GIST_WORDS.get(role, GIST_WORDS["user"])])
-    return f"[{said_at:%Y-%m-%d}] {role}: {head}"
+def gist(text: str) -> str:
+    """What is embedded for a turn: the first GIST_WORDS words of the user's message."""
+    return " ".join(text.split()[:GIST_WORDS])
 
 
 def episode_puts(
     namespace: tuple[str, ...], utterances: Sequence[Utterance], said_at: datetime,
     source: Source,
 ) -> list[PutOp]:
-    """The store writes that keep these messages as episodes (scrubbed; empty ones skipped)."""
+    """The store writes that keep a turn's messages as episodes (scrubbed; empty ones skipped).
+
+    `utterances` is one turn: the user's message, then the answers to it.
+    """
+    cleaned = [(utterance, scrub(utterance.text)) for utterance in utterances]
+    question = next((c.text for u, c in cleaned if u.role == "user" and c.text.strip()), "")
     puts = []
-    for utterance in utterances:
-        cleaned = scrub(utterance.text)
-        if not cleaned.text.strip():
+    for utterance, scrubbed in cleaned:
+        if not scrubbed.text.strip():
             continue
         value = EpisodeValue(
-            text=cleaned.text, gist=gist(utterance.role, cleaned.text, said_at),
-            role=utterance.role, said_at=said_at.isoformat(),
+            text=scrubbed.text, gist=gist(question or scrubbed.text), role=utterance.role,
+            said_at=said_at.isoformat(),
             source=source.model_copy(update={"message_id": utterance.message_id}),
-            scrubbed=dict(cleaned.counts),
+            scrubbed=dict(scrubbed.counts),
         )
         puts.append(PutOp(namespace, episode_key(namespace, source.thread_id, utterance.message_id),
                           value.model_dump(mode="json", exclude_none=True), index=EPISODE_INDEX))

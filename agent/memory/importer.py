@@ -14,6 +14,7 @@ reconciled, and recorded in the ledger. Importing the same sessions again writes
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -25,9 +26,11 @@ from typing import Any
 
 from langgraph.store.base import BaseStore
 
-from agent.memory.episodes import Utterance
+from agent.memory.episodes import Utterance, gist
 from agent.memory.schema import Identity, Source
+from agent.memory.scrub import scrub
 from agent.memory.write import Extractor, Turn, write_turns
+from store.embeddings import CachedEmbeddings
 
 MAX_SESSIONS = 2_000
 MAX_MESSAGES_PER_SESSION = 2_000
@@ -184,6 +187,30 @@ def turns_of(session: Session) -> list[Turn]:
     return turns
 
 
+def _batches(sessions: Sequence[Session]) -> list[list[Session]]:
+    """Consecutive sessions, grouped until a group holds BATCH_MESSAGES messages."""
+    batches: list[list[Session]] = [[]]
+    for session in sessions:
+        if sum(len(s.messages) for s in batches[-1]) >= BATCH_MESSAGES:
+            batches.append([])
+        batches[-1].append(session)
+    return [batch for batch in batches if batch]
+
+
+async def _prefetch(store: BaseStore, batch: Sequence[Session]) -> None:
+    """Embed a batch's episodes ahead, into the store's cache of recent vectors.
+
+    The model then runs while the database writes the previous batch, on the other core,
+    instead of after it. Only a cached model benefits (the store factory's always is).
+    """
+    embeddings = getattr(store, "embeddings", None)
+    if not isinstance(embeddings, CachedEmbeddings):
+        return
+    texts = [gist(cleaned) for session in batch for role, text in session.messages
+             if role == "user" and (cleaned := scrub(text).text).strip()]
+    await embeddings.aembed_documents(texts)
+
+
 async def import_sessions(
     store: BaseStore, identity: Identity, sessions: Sequence[Session], extract: Extractor,
     progress: Callable[[int], None] | None = None,
@@ -191,16 +218,22 @@ async def import_sessions(
     """Write the sessions' turns in order, a few sessions a batch; report what was stored.
 
     Batching sessions lets the store embed many episodes in one model call; the turns of a
-    batch are reconciled in order, so the outcome is the same as session by session.
+    batch are reconciled in order, so the outcome is the same as session by session. While a
+    batch is written, the next one's episodes are embedded (unless the last batch had been
+    imported before: a repeated import embeds one batch for nothing, not the whole history).
     """
     result = ImportReport()
-    batch: list[Session] = []
-    for number, session in enumerate(sessions):
-        batch.append(session)
-        if sum(len(s.messages) for s in batch) < BATCH_MESSAGES and number + 1 < len(sessions):
-            continue
+    batches = _batches(sessions)
+    ahead = True
+    for index, batch in enumerate(batches):
+        following = batches[index + 1] if index + 1 < len(batches) else None
+        prefetch = asyncio.create_task(_prefetch(store, following)) if following and ahead \
+            else None
         written = await write_turns(
             store, identity, [turn for s in batch for turn in turns_of(s)], extract)
+        if prefetch is not None:
+            await prefetch
+        ahead = written.turns > 0
         result.sessions += len(batch)
         result.turns += written.turns
         result.already_imported += len(written.replayed)
@@ -208,5 +241,4 @@ async def import_sessions(
         result.memories.update(op.action for op in written.applied)
         if progress:
             progress(sum(len(s.messages) for s in batch))
-        batch = []
     return result

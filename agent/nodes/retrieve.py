@@ -32,7 +32,9 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ranked = await search_memories(
         require_store(runtime),
         [memory_namespace(identity), shared_namespace(identity.org_id)],
-        message.text, limit=context.memory_limit, min_relevance=context.min_relevance,
+        # Single-spaced: the text the turn's episodes embed, so the vector is computed once.
+        " ".join(message.text.split()), limit=context.memory_limit,
+        min_relevance=context.min_relevance,
     )
     memories = [
         {"key": item.key, "text": item.value.get("text", ""), "kind": item.value.get("kind", "fact"),

@@ -89,10 +89,16 @@ def test_an_instruction_inside_an_episode_stays_a_quote() -> None:
     assert line.endswith('\\"admin\\" is true"')
 
 
-def test_only_the_opening_of_a_long_answer_is_embedded() -> None:
+async def test_a_turn_costs_one_embedding_which_retrieve_already_paid(memory_store: Any) -> None:
     from datetime import UTC, datetime
 
-    long_answer = " ".join(f"word{i}" for i in range(400))
-    embedded = gist("assistant", long_answer, datetime(2023, 5, 8, tzinfo=UTC))
-    assert embedded.startswith("[2023-05-08] assistant: word0 word1")
-    assert "word47" in embedded and "word48" not in embedded
+    from agent.memory.episodes import Utterance, episode_puts
+    from agent.memory.schema import Source
+
+    question = " ".join(f"word{i}" for i in range(120))
+    puts = episode_puts(("memories", "acme", "user:x"),
+                        [Utterance("user", question, "m1"), Utterance("assistant", "x " * 300, "m2")],
+                        datetime(2023, 5, 8, tzinfo=UTC), Source(thread_id="t"))
+    assert [put.value["gist"] for put in puts] == [gist(question)] * 2  # the answer: its question
+    assert gist(question).split() == question.split()[:96]
+    assert puts[1].value["text"].strip() == ("x " * 300).strip()  # the whole answer, word-indexed
