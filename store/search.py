@@ -71,7 +71,10 @@ _KIND_CASE = "CASE store.value->>'kind' " + " ".join(
     f"WHEN '{kind}' THEN {bonus}" for kind, bonus in KIND_BONUS.items()) + " ELSE 0 END"
 
 _SEARCH = """
-WITH size AS MATERIALIZED (
+WITH query AS MATERIALIZED (
+    -- The query's vector, sent once (each parameter is a 384-float array to encode).
+    SELECT %s::vector AS v
+), size AS MATERIALIZED (
     SELECT count(*) AS n FROM (SELECT 1 FROM store_vectors sv WHERE {ns_sv} LIMIT {cap}) c
 ), terms AS MATERIALIZED (
     SELECT coalesce(array_agg(lexeme), '{{}}') AS words
@@ -104,17 +107,17 @@ WITH size AS MATERIALIZED (
     ORDER BY 3 DESC
     LIMIT {pool}
 ), exact AS (
-    SELECT sv.prefix, sv.key, sv.embedding <=> %s::vector AS distance
+    SELECT sv.prefix, sv.key, sv.embedding <=> (SELECT v FROM query) AS distance
     FROM store_vectors sv
     WHERE {ns_sv} AND (SELECT n FROM size) <= {exact_max}
     -- "+ 0" hides the distance from the HNSW index: every vector of the namespace is scored.
-    ORDER BY (sv.embedding <=> %s::vector) + 0
+    ORDER BY (sv.embedding <=> (SELECT v FROM query)) + 0
     LIMIT {pool}
 ), approximate AS (
-    SELECT store.prefix, store.key, sv.embedding <=> %s::vector AS distance
+    SELECT store.prefix, store.key, sv.embedding <=> (SELECT v FROM query) AS distance
     FROM store JOIN store_vectors sv ON store.prefix = sv.prefix AND store.key = sv.key
     WHERE {ns} {expiry} AND (SELECT n FROM size) > {exact_max}
-    ORDER BY sv.embedding <=> %s::vector
+    ORDER BY sv.embedding <=> (SELECT v FROM query)
     LIMIT {pool}
 ), dense AS (
     SELECT prefix, key, min(distance) AS distance FROM (
@@ -125,7 +128,7 @@ WITH size AS MATERIALIZED (
 ), signals AS (
     SELECT c.prefix, c.key, coalesce(b.lexical, 0) AS lexical,
         greatest(1 - coalesce(d.distance, (
-            SELECT min(sv.embedding <=> %s::vector) FROM store_vectors sv
+            SELECT min(sv.embedding <=> (SELECT v FROM query)) FROM store_vectors sv
             WHERE sv.prefix = c.prefix AND sv.key = c.key)), 0) AS similarity
     FROM candidates c
     LEFT JOIN dense d ON d.prefix = c.prefix AND d.key = c.key
@@ -167,11 +170,15 @@ MIGRATIONS = (
     f"(length(to_tsvector('{TEXT_SEARCH_CONFIG}', coalesce(value->>'text', '')))) STORED",
 )
 
+# A read extends a memory's life to its full TTL, but only once 1% of the TTL has passed since
+# the last extension (3.65 days of a year): most searches then write nothing, and a statement
+# that writes nothing commits without waiting for the WAL to reach the disk.
 _REFRESH = """
 WITH search_results AS ({search}), refreshed AS (
     UPDATE store s SET expires_at = NOW() + (s.ttl_minutes || ' minutes')::interval
     FROM search_results sr
     WHERE s.prefix = sr.prefix AND s.key = sr.key AND s.ttl_minutes IS NOT NULL
+      AND s.expires_at < NOW() + (s.ttl_minutes * 0.99 || ' minutes')::interval
 )
 SELECT * FROM search_results
 """
@@ -228,14 +235,14 @@ class MemoryStore(AsyncPostgresStore):
             kind_case=_KIND_CASE,
         )
         # Parameters in the order they appear; the vector (PLACEHOLDER) is filled in after
-        # embedding, where the library replaces every PLACEHOLDER.
+        # embedding, where the library replaces it.
         params: list[Any] = [
+            PLACEHOLDER,  # query
             *ns_params,  # size
             op.query,  # terms
-            *ns_params,  # lexical
-            PLACEHOLDER, *ns_params, PLACEHOLDER,  # exact
-            PLACEHOLDER, *ns_params, PLACEHOLDER,  # approximate
-            PLACEHOLDER,  # signals: similarity of word-only candidates
+            *ns_params,  # hits
+            *ns_params,  # exact
+            *ns_params,  # approximate
             op.limit, op.offset,
         ]
         return (_REFRESH.format(search=sql) if op.refresh_ttl else sql), params

@@ -38,4 +38,11 @@ async def test_writes_get_their_kinds_ttl_and_reads_extend_it(
 
     found = await memory_store.asearch(namespace, query="answer length", limit=5)
     assert "fb" in {item.key for item in found}
+    # Just written: a read leaves the expiry as it is (no write, so no wait for the disk) ...
+    assert (await ttl_of(database_url, prefix, "fb"))[1] == first_expiry
+    # ... once 1% of the TTL has passed, a read extends the memory's life to its full TTL again.
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute("UPDATE store SET expires_at = expires_at - interval '2 days' "
+                           "WHERE prefix = %s AND key = 'fb'", (prefix,))
+    await memory_store.asearch(namespace, query="answer length", limit=5)
     assert (await ttl_of(database_url, prefix, "fb"))[1] > first_expiry
