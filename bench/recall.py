@@ -19,8 +19,10 @@ Formats, detected from the file:
 
 `--cache` keeps the vectors of every embedded text in `.engram/bench-cache/` and reuses them, so
 ranking can be re-tuned without re-embedding (the import speed of such a run is not reported).
-`--gist-words 96` and `--lexical-weight 0.6` override the shipped settings,
-to measure alternatives with the real code. Progress goes to stderr, the result is one JSON line.
+`--gist-words 96` and `--lexical-weight 0.6` override the shipped settings, to measure
+alternatives with the real code; `--weights 0,0.4,0.8,1` (the default) also ranks every question
+with those mixes of words and meaning, on the same imported store (0: meaning only, 1: words
+only). Progress goes to stderr, the result is one JSON line.
 """
 
 from __future__ import annotations
@@ -207,6 +209,11 @@ async def storage_per_item(memory_store: Any) -> dict[str, Any]:
     return {"items": int(row["items"]), "episodes": int(row["episodes"]), "bytes_per_item": per_item}
 
 
+def ranked_turns(ranked: list[tuple[Any, float]]) -> list[str]:
+    """The imported turns of a ranking, best first, each once."""
+    return list(dict.fromkeys(t for item, _ in ranked if (t := turn_of(item.value))))
+
+
 def mean(rows: list[dict[str, float]]) -> dict[str, float]:
     """Average of each metric over the rows."""
     return {key: round(sum(r[key] for r in rows) / len(rows), 3) for key in rows[0]} if rows else {}
@@ -233,6 +240,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         questions = questions[: args.limit]
     context = Context()
     rows: dict[str, list[dict[str, float]]] = defaultdict(list)
+    variants: dict[float, list[dict[str, float]]] = defaultdict(list)
     latencies: list[float] = []
     imported_messages = imported_tokens = 0
     import_seconds = 0.0
@@ -269,10 +277,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                            question.text, limit=max(KS),
                                            min_relevance=context.min_relevance)
             latencies.append(time.perf_counter() - began)
-            turns = list(dict.fromkeys(t for item, _ in ranked if (t := turn_of(item.value))))
-            row = scores(turns, question)
+            row = scores(ranked_turns(ranked), question)
             rows[question.type].append(row)
             rows["overall"].append(row)
+            shipped = search.LEXICAL_WEIGHT
+            for weight in args.weights:  # the same store, other mixes of the two signals
+                search.LEXICAL_WEIGHT = weight
+                other = await search_memories(memory_store, [memory_namespace(identity)],
+                                              question.text, limit=max(KS), min_relevance=-1.0)
+                variants[weight].append(scores(ranked_turns(other), question))
+            search.LEXICAL_WEIGHT = shipped
         if cache is not None:
             cache.save()
         storage = await storage_per_item(memory_store)
@@ -293,6 +307,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "overall": mean(rows["overall"]),
         "per_type": {t: {**mean(r), "questions": len(r)} for t, r in sorted(rows.items())
                      if t != "overall"},
+        "lexical_weight_variants": {str(w): mean(r) for w, r in sorted(variants.items())},
         **percentiles_ms(latencies, "query"),
         "storage": storage,
         "machine": machine(),
@@ -323,6 +338,10 @@ def main() -> None:
     parser.add_argument("--cache", action="store_true", help="reuse cached vectors (see above)")
     parser.add_argument("--gist-words", type=int, default=0, help="words of a turn embedded")
     parser.add_argument("--lexical-weight", type=float, default=None)
+    parser.add_argument("--weights", type=lambda v: [float(w) for w in v.split(",") if w],
+                        default=[0.0, 0.4, 0.8, 1.0],
+                        help="also rank every question with these lexical weights (0: meaning "
+                             "only, 1: words only; no relevance floor), in the same run")
     args = parser.parse_args()
     offline_env()
     emit(asyncio.run(run(args)))
