@@ -145,8 +145,14 @@ class CachedEmbeddings(Embeddings):
         self._size = size
         self._vectors: OrderedDict[str, list[float]] = OrderedDict()
 
-    def _split(self, texts: list[str]) -> list[str]:
-        return list(dict.fromkeys(t for t in texts if t not in self._vectors))
+    def _known(self, texts: list[str]) -> dict[str, list[float]]:
+        """The cached vectors of these texts, taken now: an await later may evict them."""
+        known: dict[str, list[float]] = {}
+        for text in texts:
+            if (vector := self._vectors.get(text)) is not None:
+                self._vectors.move_to_end(text)
+                known[text] = vector
+        return known
 
     def _keep(self, texts: list[str], vectors: list[list[float]]) -> None:
         for text, vector in zip(texts, vectors, strict=True):
@@ -154,26 +160,31 @@ class CachedEmbeddings(Embeddings):
         while len(self._vectors) > self._size:
             self._vectors.popitem(last=False)
 
-    def _lookup(self, texts: list[str]) -> list[list[float]]:
-        for text in texts:
-            self._vectors.move_to_end(text)
-        return [self._vectors[text] for text in texts]
-
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed the texts not seen recently; answer the rest from the cache."""
-        if missing := self._split(texts):
-            self._keep(missing, self.inner.embed_documents(missing))
-        return self._lookup(texts)
+        known = self._known(texts)
+        if missing := list(dict.fromkeys(t for t in texts if t not in known)):
+            vectors = self.inner.embed_documents(missing)
+            self._keep(missing, vectors)
+            known.update(zip(missing, vectors, strict=True))
+        return [known[text] for text in texts]
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one query (through the cache)."""
         return self.embed_documents([text])[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed the texts not seen recently, off the event loop."""
-        if missing := self._split(texts):
-            self._keep(missing, await self.inner.aembed_documents(missing))
-        return self._lookup(texts)
+        """Embed the texts not seen recently, off the event loop.
+
+        Concurrent calls may fill and evict the cache while this one awaits the model, so the
+        answer is built from what this call read and computed, never read back from the cache.
+        """
+        known = self._known(texts)
+        if missing := list(dict.fromkeys(t for t in texts if t not in known)):
+            vectors = await self.inner.aembed_documents(missing)
+            self._keep(missing, vectors)
+            known.update(zip(missing, vectors, strict=True))
+        return [known[text] for text in texts]
 
     async def aembed_query(self, text: str) -> list[float]:
         """Embed one query (through the cache)."""

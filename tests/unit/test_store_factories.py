@@ -84,3 +84,31 @@ def test_the_embedding_cache_embeds_each_recent_text_once() -> None:
     cached.embed_documents(["ccc"])  # evicts "a", the least recently used
     cached.embed_query("a")
     assert inner.seen == ["a", "bb", "ccc", "a"]
+
+
+async def test_concurrent_callers_never_lose_a_vector_to_eviction() -> None:
+    import asyncio
+
+    from langchain_core.embeddings import Embeddings
+
+    from store.embeddings import CachedEmbeddings
+
+    class Slow(Embeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return [[float(len(t))] for t in texts]
+
+        def embed_query(self, text: str) -> list[float]:
+            return self.embed_documents([text])[0]
+
+        async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+            # The first caller waits longest: the others fill (and evict from) the cache meanwhile.
+            await asyncio.sleep(0.05 if "new-1" in texts else 0.01)
+            return self.embed_documents(texts)
+
+    cached = CachedEmbeddings(Slow(), size=3)
+    await cached.aembed_documents(["a", "bb"])
+    results = await asyncio.gather(
+        cached.aembed_documents(["a", "bb", "new-1"]),  # "a" and "bb" are cached when it starts
+        *(cached.aembed_documents([f"other-{i}" * (i + 1)]) for i in range(5)),
+    )
+    assert results[0] == [[1.0], [2.0], [5.0]]
