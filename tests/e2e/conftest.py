@@ -22,7 +22,8 @@ from tests.conftest import mint
 ROOT = Path(__file__).resolve().parents[2]
 # Test users: alice and bob are members of acme, carol of globex, dana is an acme admin.
 USERS = {"alice": ("acme", "member"), "bob": ("acme", "member"), "carol": ("globex", "member"),
-         "dana": ("acme", "admin"), "erin": ("acme", "member"), "ops": ("acme", "service")}
+         "dana": ("acme", "admin"), "erin": ("acme", "member"), "frank": ("acme", "member"),
+         "ops": ("acme", "service")}
 
 
 def _free_port() -> int:

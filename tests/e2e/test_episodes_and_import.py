@@ -44,9 +44,9 @@ async def test_what_was_said_in_passing_is_recalled_in_a_new_thread(client_for: 
 
 
 async def test_another_user_never_retrieves_these_episodes(client_for: Clients) -> None:
-    erin, bob = client_for("erin"), client_for("bob")
-    thread = await erin.threads.create()
-    await say(erin, thread["thread_id"], "My locker code at the climbing gym is behind the blue door.")
+    frank, bob = client_for("frank"), client_for("bob")
+    thread = await frank.threads.create()
+    await say(frank, thread["thread_id"], "My locker code at the climbing gym is behind the blue door.")
 
     other = await bob.threads.create()
     values = await say(bob, other["thread_id"], "Where is my locker at the climbing gym?")
@@ -89,17 +89,17 @@ def bearer(user: str) -> dict[str, str]:
 
 async def test_import_is_idempotent_dated_and_isolated(server: Server, client_for: Clients) -> None:
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-        first = await http.post("/engram/import", json=history(), headers=bearer("erin"))
+        first = await http.post("/engram/import", json=history(), headers=bearer("frank"))
         assert first.status_code == 200, first.text
         report = first.json()
-        assert report["namespace"] == list(memory_namespace(Identity("erin", "acme")))
+        assert report["namespace"] == list(memory_namespace(Identity("frank", "acme")))
         assert (report["sessions"], report["turns"], report["episodes"]) == (2, 3, 5)
         assert report["memories"] == {"add": 2}
-        after_first = await all_memories(client_for("erin"))
+        after_first = await all_memories(client_for("frank"))
 
-        again = await http.post("/engram/import", json=history(), headers=bearer("erin"))
+        again = await http.post("/engram/import", json=history(), headers=bearer("frank"))
         assert again.json()["turns"] == 0 and again.json()["already_imported"] == 3
-        assert await all_memories(client_for("erin")) == after_first
+        assert await all_memories(client_for("frank")) == after_first
 
     imported = [m["value"] for m in episodes(after_first) if m["value"]["source"]["thread_id"]
                 in ("import:trip",)]
@@ -109,13 +109,13 @@ async def test_import_is_idempotent_dated_and_isolated(server: Server, client_fo
     texts = {m["value"]["text"] for m in after_first}
     assert {"The user prefers trains over planes.", "The user's name is Frida."} <= texts
 
-    erin = client_for("erin")
-    thread = await erin.threads.create()
-    values = await say(erin, thread["thread_id"], "Who am I travelling to Kyoto with?")
+    frank = client_for("frank")
+    thread = await frank.threads.create()
+    values = await say(frank, thread["thread_id"], "Who am I travelling to Kyoto with?")
     assert any("brother Ken" in line for line in
                last_reply(values)["response_metadata"]["seen"]["episodes"])
     assert "The user prefers trains over planes." in seen_memories(
-        await say(erin, thread["thread_id"], "Do I like trains or planes?"))
+        await say(frank, thread["thread_id"], "Do I like trains or planes?"))
 
     bob = client_for("bob")
     found = await bob.store.search_items(("memories",), query="Kyoto brother Ken")

@@ -25,11 +25,14 @@ async def test_memory_crosses_sessions(client_for: Clients) -> None:
 
     assert "The user prefers Python over TypeScript." in seen_memories(values)
     found = await alice.store.search_items(("memories",), query="favourite programming language")
-    # The turns are there too, as episodes. (Ranking itself: tests/unit/test_hybrid_search.py.)
+    # (Ranking itself: tests/unit/test_hybrid_search.py.)
     top = next(item for item in found["items"]
                if item["value"]["text"] == "The user prefers Python over TypeScript.")
-    assert "I prefer Python over TypeScript." in [
-        item["value"]["text"] for item in found["items"] if item["value"]["kind"] == "episode"]
+    # The turn is there too, as an episode of the first thread.
+    (episode,) = [m for m in await all_memories(alice) if m["value"]["kind"] == "episode"
+                  and m["value"]["text"] == "I prefer Python over TypeScript."
+                  and m["value"]["source"]["thread_id"] == first["thread_id"]]
+    assert episode["value"]["role"] == "user"
     assert tuple(top["namespace"]) == memory_namespace(Identity("alice", "acme"))
     assert top["value"]["source"]["thread_id"] == first["thread_id"]
 
