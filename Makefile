@@ -1,5 +1,7 @@
 # Every target goes through scripts/dev.py, which needs only Python 3.11+.
 PYTHON ?= python3
+# A LongMemEval or LoCoMo file for bench/recall.py (public data, not in the repository).
+RECALL_DATA ?=
 
 .PHONY: setup run test lint bench
 
@@ -16,6 +18,6 @@ bench: setup
 	.venv/bin/python bench/embeddings.py
 	.venv/bin/python bench/retrieval.py
 	.venv/bin/python bench/turn.py
-	.venv/bin/python bench/recall.py
+	$(if $(RECALL_DATA),.venv/bin/python bench/recall.py --data $(RECALL_DATA),@echo "bench/recall.py skipped: set RECALL_DATA=<LongMemEval or LoCoMo file>")
 	.venv/bin/python bench/scrub.py
 	.venv/bin/python bench/summaries.py
