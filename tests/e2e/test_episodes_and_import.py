@@ -21,7 +21,7 @@ LISBON = "Just got back from Lisbon where I gave a talk on Rust. My daughter Mia
 
 
 def episodes(memories: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [m for m in memories if m["value"]["kind"] == "episode"]
+    return [m for m in memories if m["value"].get("kind") == "episode"]
 
 
 async def test_what_was_said_in_passing_is_recalled_in_a_new_thread(client_for: Clients) -> None:
