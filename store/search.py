@@ -57,7 +57,7 @@ COUNT_MAX = 5_001
 """A namespace's size is counted up to this: enough to choose the branch, and BM25's document
 count for larger namespaces (counting further costs about 0.5 ms a thousand memories)."""
 LEXICAL_MAX = 2_000
-"""Most word-matching memories scored by BM25 per search (a bound on the cost of common words)."""
+"""Most memories read per query word (a bound on the cost of common words; their df is capped)."""
 LEXICAL_WEIGHT = 0.6
 """Share of the word signal in the fused relevance (tuned on LongMemEval-S dev; BENCHMARKS.md)."""
 BM25_K1, BM25_B = 1.2, 0.75
