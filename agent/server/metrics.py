@@ -82,3 +82,74 @@ def timed_node(node: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             NODE_SECONDS.labels(node=node.__name__).observe(time.perf_counter() - started)
 
     return timed
+
+
+def _histogram(
+    histogram: Histogram, **labels: str
+) -> tuple[list[tuple[float, float]], float, float]:
+    """Cumulative (upper bound, count) buckets, sum and count of the series matching `labels`."""
+    buckets: dict[float, float] = {}
+    total = count = 0.0
+    for metric in histogram.collect():
+        for sample in metric.samples:
+            if any(sample.labels.get(name) != value for name, value in labels.items()):
+                continue
+            if sample.name.endswith("_bucket"):
+                bound = float(sample.labels["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + sample.value
+            elif sample.name.endswith("_sum"):
+                total += sample.value
+            elif sample.name.endswith("_count"):
+                count += sample.value
+    return sorted(buckets.items()), total, count
+
+
+def quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
+    """The q-quantile estimated from cumulative buckets, as Prometheus' histogram_quantile does.
+
+    Linear inside the bucket that holds it; an answer in the +Inf bucket is the highest finite
+    bound. None when nothing was observed.
+    """
+    count = buckets[-1][1] if buckets else 0.0
+    if count == 0:
+        return None
+    rank = q * count
+    lower, below = 0.0, 0.0
+    for bound, cumulative in buckets:
+        if cumulative >= rank:
+            if bound == float("inf"):
+                return lower
+            inside = cumulative - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = bound, cumulative
+    return lower
+
+
+def _latency(histogram: Histogram, **labels: str) -> dict[str, float | None]:
+    buckets, total, count = _histogram(histogram, **labels)
+
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value * 1000, 2)
+
+    return {"count": count, "mean_ms": ms(total / count) if count else None,
+            **{f"p{int(q * 100)}_ms": ms(quantile(buckets, q)) for q in (0.5, 0.95, 0.99)}}
+
+
+def summary() -> dict[str, object]:
+    """Retrieval health from the counters above: hit rate, empty-retrieval rate, latencies."""
+    outcomes = {sample.labels["outcome"]: sample.value for metric in RETRIEVALS.collect()
+                for sample in metric.samples if sample.name.endswith("_total")}
+    hits, misses = outcomes.get("hit", 0.0), outcomes.get("miss", 0.0)
+    retrievals = hits + misses
+    nodes = sorted({sample.labels["node"] for metric in NODE_SECONDS.collect()
+                    for sample in metric.samples if "node" in sample.labels})
+    return {
+        "retrievals": retrievals,
+        "hit_rate": hits / retrievals if retrievals else None,
+        "empty_rate": misses / retrievals if retrievals else None,
+        "recent_empty_rate": 1 - sum(_recent) / len(_recent) if _recent else None,
+        "recent_window": len(_recent),
+        "alert_threshold": ALERT_EMPTY_RATE,
+        "retrieval_latency": _latency(RETRIEVAL_SECONDS),
+        "node_latency": {node: _latency(NODE_SECONDS, node=node) for node in nodes},
+    }

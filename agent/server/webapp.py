@@ -1,7 +1,12 @@
-"""Engram's HTTP additions to the LangGraph server: run validation, import, forget-me, metrics, readiness.
+"""Engram's HTTP additions to the LangGraph server.
+
+Run validation, import, forget-me, metrics and readiness here; the memory console's page
+(`/engram/ui/`, agent/server/console_assets.py) and API (agent/server/console_api.py); the MCP
+endpoint (`/engram/mcp`, agent/server/mcp.py).
 
 `langgraph.json` mounts `app`; its middleware sees every request, the server's own routes too.
-Its routes are authenticated by our auth (`http.enable_custom_route_auth`).
+Its routes are authenticated by our auth (`http.enable_custom_route_auth`); the console's static
+files are served by middleware, before auth, since a browser cannot send a token to load a page.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.memory.importer import InvalidImport, import_sessions, parse_sessions
-from agent.memory.schema import Identity, memory_namespace
+from agent.memory.schema import memory_namespace
 from agent.memory.write import extractor
-from agent.server import metrics
+from agent.server import console_api, mcp, metrics
+from agent.server.common import caller_of, json_body, server_store
+from agent.server.console_assets import ConsoleAssets
 from agent.server.erase import erase_user
 from agent.server.validation import InvalidRun, validate_run
 
@@ -92,53 +99,25 @@ async def _reject(send: Send, status: int, detail: str) -> None:
 
 async def forget_me(request: Request) -> JSONResponse:
     """Erase the caller: all their memories and threads. Answers what was deleted."""
-    from langgraph_api.store import get_store
     from langgraph_sdk import get_client
 
-    identity = _caller(request)
+    identity = caller_of(request)
     if isinstance(identity, JSONResponse):
         return identity
-    report = await erase_user(identity, await get_store(), get_client(url=None, api_key=None))
+    report = await erase_user(identity, await server_store(), get_client(url=None, api_key=None))
     return JSONResponse(report)
-
-
-def _caller(request: Request) -> Identity | JSONResponse:
-    """The signed-in user of a request, or the response refusing it."""
-    user = request.user
-    if not getattr(user, "is_authenticated", False) or not user.identity:
-        return JSONResponse({"detail": "sign in first (Authorization: Bearer <token>)"},
-                            status_code=401)
-    if user["role"] == "service":
-        return JSONResponse({"detail": "a service token has no user memory"}, status_code=403)
-    return Identity(user_id=str(user.identity), org_id=str(user["org_id"]))
-
-
-async def _json_body(request: Request, limit: int) -> Any:
-    """The request's JSON, read up to `limit` bytes; ValueError says what is wrong."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise OverflowError(f"request body over {limit} bytes: split the import into batches")
-        chunks.append(chunk)
-    try:
-        return json.loads(b"".join(chunks))
-    except RecursionError as err:
-        raise ValueError("request body is nested too deeply") from err
 
 
 async def import_history(request: Request) -> JSONResponse:
     """Import conversations into the caller's memory (agent/memory/importer.py); answer counts."""
-    from langgraph_api.store import get_store
-
-    identity = _caller(request)
+    identity = caller_of(request)
     if isinstance(identity, JSONResponse):
         return identity
     try:
-        body = await _json_body(request, MAX_IMPORT_BYTES)
+        body = await json_body(request, MAX_IMPORT_BYTES)
         sessions = parse_sessions(body)
     except OverflowError as err:
-        return JSONResponse({"detail": str(err)}, status_code=413)
+        return JSONResponse({"detail": f"{err}: split the import into batches"}, status_code=413)
     except InvalidImport as err:
         return JSONResponse({"detail": str(err)}, status_code=422)
     except ValueError as err:
@@ -148,7 +127,7 @@ async def import_history(request: Request) -> JSONResponse:
         return JSONResponse({"detail": f"namespace {body['namespace']!r} is not yours: you can "
                                        f"import only into {own} (or leave namespace out)"},
                             status_code=403)
-    report = await import_sessions(await get_store(), identity, sessions, extractor(None))
+    report = await import_sessions(await server_store(), identity, sessions, extractor(None))
     return JSONResponse({"namespace": own, **report.as_dict()})
 
 
@@ -162,11 +141,9 @@ async def prometheus(request: Request) -> Response:
 
 async def ready(request: Request) -> JSONResponse:
     """Ready when one memory search works: database, pgvector and the embedding model."""
-    from langgraph_api.store import get_store
-
     started = time.perf_counter()
     try:
-        await (await get_store()).asearch(("engram", "readiness"), query="ready", limit=1)
+        await (await server_store()).asearch(("engram", "readiness"), query="ready", limit=1)
     except Exception as err:  # noqa: BLE001 - any failure means not ready; the reason is returned
         return JSONResponse({"ready": False, "error": f"{type(err).__name__}: {err}"},
                             status_code=503)
@@ -174,10 +151,16 @@ async def ready(request: Request) -> JSONResponse:
                                                            2)})
 
 
-app = Starlette(routes=[
-    Route("/engram/import", import_history, methods=["POST"]),
-    Route("/engram/forget-me", forget_me, methods=["POST"]),
-    Route("/engram/metrics", prometheus, methods=["GET"]),
-    Route("/engram/ready", ready, methods=["GET"]),
-])
+app = Starlette(
+    routes=[
+        Route("/engram/import", import_history, methods=["POST"]),
+        Route("/engram/forget-me", forget_me, methods=["POST"]),
+        Route("/engram/metrics", prometheus, methods=["GET"]),
+        Route("/engram/ready", ready, methods=["GET"]),
+        *console_api.routes,
+        *mcp.app.routes,
+    ],
+    lifespan=mcp.app.router.lifespan_context,
+)
 app.add_middleware(RunValidation)
+app.add_middleware(ConsoleAssets)

@@ -1,0 +1,149 @@
+"""What a user can see and correct of their memory: list, search, edit, delete, forget by text.
+
+The memory console and the MCP tools both use these. Each function acts on namespaces the
+caller passes, which the server derives from the caller's token: nothing here widens them.
+Search ranks exactly as the retrieve node does (agent/memory/retrieval.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from langgraph.store.base import BaseStore, Item, SearchItem
+
+from agent.context import Context
+from agent.memory.episodes import EPISODE, is_episode
+from agent.memory.injection import is_instruction_or_claim
+from agent.memory.reconcile import FORGET_MATCH, is_current
+from agent.memory.retrieval import search_memories
+from agent.memory.schema import matched_words, similarity
+from agent.memory.scrub import masked_counts, scrub
+
+MAX_TEXT = 2000
+"""The longest memory text, as for an extracted one (MemoryCandidate.text)."""
+PAGE = 100
+MAX_PAGES = 20
+EDITED = "edited by the user"
+
+
+class MemoryNotFound(LookupError):
+    """No current memory has this key in the caller's namespace."""
+
+
+class InvalidCorrection(ValueError):
+    """A correction Engram refuses (the message says why and what to send instead)."""
+
+
+def present(item: Item, namespace: tuple[str, ...]) -> dict[str, Any]:
+    """A stored memory as the console and MCP show it (no internal match data)."""
+    value = {k: v for k, v in item.value.items() if k != "_match"}
+    shown: dict[str, Any] = {"key": item.key, **value, "kind": value.get("kind", "fact"),
+                             "shared": tuple(item.namespace) != namespace}
+    if isinstance(item, SearchItem) and item.score is not None:
+        shown["score"] = round(item.score or 0.0, 4)
+        shown["similarity"] = round(similarity(item), 4)
+        shown["matched_words"] = matched_words(item)
+    return shown
+
+
+def _wanted(item: Item, kind: str | None) -> bool:
+    """Current, and of `kind` (None: any kind but episodes, which the conversation view shows)."""
+    if not is_current(item):
+        return False
+    if kind is None:
+        return not is_episode(item.value)
+    return str(item.value.get("kind", "fact")) == kind
+
+
+async def recent(
+    store: BaseStore, namespace: tuple[str, ...], limit: int, kind: str | None = None
+) -> list[Item]:
+    """The `limit` most recently written current memories of `namespace`, newest first."""
+    wanted: list[Item] = []
+    value_filter = {"kind": kind} if kind else {"kind": {"$ne": EPISODE}}
+    for page in range(MAX_PAGES):
+        items = await store.asearch(namespace, filter=value_filter, limit=PAGE, offset=page * PAGE)
+        wanted.extend(item for item in items if _wanted(item, kind))
+        if len(wanted) >= limit or len(items) < PAGE:
+            break
+    return wanted[:limit]
+
+
+async def search(
+    store: BaseStore, namespaces: list[tuple[str, ...]], query: str, limit: int,
+    kind: str | None = None, *, episodes: bool = True,
+) -> list[SearchItem]:
+    """The best current memories for `query`: the retrieve node's ranking and relevance floor.
+
+    `kind` keeps one kind; `episodes=False` leaves episodes out (the console lists them apart).
+    """
+    fetch = limit if kind is None and episodes else limit * 4
+    ranked = await search_memories(store, namespaces, query, limit=fetch,
+                                   min_relevance=Context().min_relevance)
+    hits = [item for item, _ in ranked
+            if (kind is None or item.value.get("kind", "fact") == kind)
+            and (episodes or kind == EPISODE or not is_episode(item.value))]
+    return hits[:limit]
+
+
+async def history_of(store: BaseStore, namespace: tuple[str, ...], item: Item) -> list[Item]:
+    """The superseded memories this one replaced (its `supersedes` keys), oldest first."""
+    keys = [str(key) for key in item.value.get("supersedes", [])]
+    found = await asyncio.gather(*(store.aget(namespace, key) for key in keys))
+    return [old for old in found if old is not None]
+
+
+async def _current(store: BaseStore, namespace: tuple[str, ...], key: str) -> Item:
+    item = await store.aget(namespace, key)
+    if item is None or not is_current(item):
+        raise MemoryNotFound(f"no memory with key {key!r} is yours: list them to find its key")
+    return item
+
+
+async def edit(store: BaseStore, namespace: tuple[str, ...], key: str, text: Any) -> Item:
+    """Replace a memory's text (scrubbed, re-embedded) and record the old text in its history."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidCorrection("`text` must be a non-empty string")
+    if len(text) > MAX_TEXT:
+        raise InvalidCorrection(f"`text` is {len(text)} characters; the most is {MAX_TEXT}")
+    if is_instruction_or_claim(text):
+        raise InvalidCorrection("the text reads as an instruction to the system or a claim of "
+                                "authority, which Engram never stores: state a fact instead")
+    item = await _current(store, namespace, key)
+    if is_episode(item.value):
+        raise InvalidCorrection("an episode is the record of what was said: it cannot be edited "
+                                "(delete it instead)")
+    cleaned = " ".join(scrub(text).text.split())
+    if cleaned == item.value.get("text"):
+        return item
+    now = datetime.now(UTC).isoformat()
+    history = [*item.value.get("history", []),
+               {"text": item.value.get("text"), "until": now, "reason": EDITED,
+                "source": item.value.get("source")}]
+    value = {**item.value, "text": cleaned, "scrubbed": masked_counts(cleaned),
+             "updated_at": now, "history": history, "source": {"edited_at": now}}
+    value.pop("_match", None)
+    await store.aput(namespace, key, value)
+    return await _current(store, namespace, key)
+
+
+async def delete(store: BaseStore, namespace: tuple[str, ...], key: str) -> list[str]:
+    """Delete a memory and the superseded texts it kept; return the keys deleted."""
+    item = await _current(store, namespace, key)
+    keys = [key, *(old.key for old in await history_of(store, namespace, item))]
+    await asyncio.gather(*(store.adelete(namespace, k) for k in keys))
+    return keys
+
+
+async def forget_text(store: BaseStore, namespace: tuple[str, ...], text: str) -> list[str]:
+    """Delete the one memory (not an episode) that `text` names, as "forget that ..." does.
+
+    It must match by meaning as closely as a spoken forget request must (FORGET_MATCH).
+    """
+    hits = await search(store, [namespace], text, limit=1, episodes=False)
+    if not hits or similarity(hits[0]) < FORGET_MATCH:
+        raise MemoryNotFound(f"no memory of yours matches {text!r} closely enough: search for it "
+                             "and forget it by its key")
+    return await delete(store, namespace, hits[0].key)

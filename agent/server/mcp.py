@@ -1,0 +1,167 @@
+"""Engram's memory as Model Context Protocol tools, over streamable HTTP at `/engram/mcp`.
+
+Built with the official MCP SDK. The route sits behind our auth like every custom route, so a
+call without a valid bearer token never reaches a tool, and each tool acts only on the caller's
+own memories (and reads their organisation's shared ones).
+
+`remember` is a turn without an answer: it creates a thread for the caller and runs the graph's
+write path on it (scrubbing, extraction, reconciliation, episodes, the approval gate), through
+the server's own API under the caller's token. A gated write leaves that thread waiting at the
+approval gate, where the console or any SDK client approves it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Annotated, Any, cast
+
+import httpx
+from langgraph_sdk.client import LangGraphClient
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from agent.context import ApprovalPolicy
+from agent.context import Context as RunContext
+from agent.memory import browse
+from agent.memory.schema import Identity, memory_namespace, shared_namespace
+from agent.server.common import caller_of, server_store
+
+GRAPH = "memory_agent"
+APPROVAL_ENV = "ENGRAM_MCP_APPROVAL"
+Limit = Annotated[int, Field(ge=1, le=50, description="How many memories to return (1-50).")]
+
+server: MCPServer[Any] = MCPServer(
+    name="engram",
+    instructions=(
+        "Engram is the user's long-term memory. search_memory before answering questions about "
+        "the user; remember what they ask you to keep; forget what they ask you to drop."
+    ),
+)
+
+
+def approval_policy() -> ApprovalPolicy:
+    """The approval policy of writes made through MCP (ENGRAM_MCP_APPROVAL, default: the run's)."""
+    policy = os.environ.get(APPROVAL_ENV) or RunContext().approval
+    if policy not in ("never", "on_change", "always"):
+        raise ValueError(f"{APPROVAL_ENV} must be never, on_change or always, got {policy!r}")
+    return cast(ApprovalPolicy, policy)
+
+
+def _request(ctx: Context[Any, Any]) -> Request:
+    request = ctx.request_context.request
+    if not isinstance(request, Request):
+        raise ToolError("Engram's MCP tools are served over streamable HTTP only")
+    return request
+
+
+def _caller(ctx: Context[Any, Any]) -> Identity:
+    identity = caller_of(_request(ctx))
+    if isinstance(identity, JSONResponse):
+        raise ToolError(bytes(identity.body).decode())
+    return identity
+
+
+
+def _as_caller(request: Request) -> LangGraphClient:
+    """The server's own API, in process, authenticated as the caller (never the no-auth route)."""
+    from langgraph_api.server import app
+
+    return LangGraphClient(httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://engram",
+        headers={"Authorization": request.headers.get("authorization", "")},
+        timeout=httpx.Timeout(120),
+    ))
+
+
+def _shown(items: list[Any], identity: Identity) -> list[dict[str, Any]]:
+    own = memory_namespace(identity)
+    return [browse.present(item, own) for item in items]
+
+
+@server.tool()
+async def search_memory(query: str, ctx: Context[Any, Any], limit: Limit = 5) -> list[dict[str, Any]]:
+    """Search the user's memories (facts, preferences, past conversation) by meaning and words.
+
+    Ranked as Engram's own retrieval ranks them; the best first.
+    """
+    identity = _caller(ctx)
+    if not query.strip():
+        raise ToolError("query must not be empty")
+    found = await browse.search(await server_store(), [memory_namespace(identity),
+                                                 shared_namespace(identity.org_id)],
+                                " ".join(query.split()), limit)
+    return _shown(found, identity)
+
+
+@server.tool()
+async def recent_memories(ctx: Context[Any, Any], limit: Limit = 10) -> list[dict[str, Any]]:
+    """The user's most recently learned or changed memories (no conversation episodes)."""
+    identity = _caller(ctx)
+    return _shown(await browse.recent(await server_store(), memory_namespace(identity), limit), identity)
+
+
+@server.tool()
+async def remember(
+    text: Annotated[str, Field(min_length=1, max_length=4000,
+                               description="What the user said that should be kept.")],
+    ctx: Context[Any, Any],
+) -> dict[str, Any]:
+    """Keep something the user said, through Engram's write path (scrubbed, reconciled).
+
+    Answers what was written, or that the write awaits the user's approval.
+    """
+    _caller(ctx)
+    if not text.strip():
+        raise ToolError("text must not be empty")
+    async with _as_caller(_request(ctx)) as client:
+        thread = await client.threads.create(metadata={"source": "mcp"}, graph_id=GRAPH)
+        thread_id = thread["thread_id"]
+        message = {"type": "human", "content": text, "id": str(uuid.uuid4())}
+        await client.threads.update_state(thread_id, {"messages": [message]}, as_node="agent")
+        await client.runs.wait(thread_id, GRAPH, input=None,
+                               context={"approval": approval_policy()})
+        state = await client.threads.get_state(thread_id)
+    values = cast(dict[str, Any], state["values"])
+    pending = values.get("pending_memory_operations") or []
+    return {
+        "thread_id": thread_id,
+        "status": "awaiting approval" if state["next"] else "done",
+        "written": [op for op in values.get("memory_operations", [])
+                    if op.get("status") == "applied" and op.get("action") != "noop"],
+        "awaiting_approval": pending,
+        "skipped": [op for op in values.get("memory_operations", []) if op.get("action") == "noop"],
+    }
+
+
+@server.tool()
+async def forget(
+    ctx: Context[Any, Any],
+    memory_id: Annotated[str | None, Field(description="The key of the memory to forget.")] = None,
+    text: Annotated[str | None, Field(description="What to forget, in words.")] = None,
+) -> dict[str, Any]:
+    """Forget one memory of the user's: by its key, or the one memory that `text` describes."""
+    identity = _caller(ctx)
+    if (memory_id is None) == (text is None) or not (memory_id or text or "").strip():
+        raise ToolError("give exactly one of memory_id or text, not empty")
+    store, own = await server_store(), memory_namespace(identity)
+    try:
+        deleted = (await browse.delete(store, own, memory_id) if memory_id is not None
+                   else await browse.forget_text(store, own, cast(str, text)))
+    except browse.MemoryNotFound as err:
+        raise ToolError(str(err)) from err
+    return {"deleted": deleted}
+
+
+PATH = "/engram/mcp"
+# Stateless: each POST is a whole exchange, so any server worker can answer it. Bearer tokens,
+# not cookies, authenticate, so DNS-rebinding protection (a cookie-era defence) is off: it would
+# refuse every host name but localhost. The app's lifespan runs the SDK's session manager.
+app = server.streamable_http_app(
+    streamable_http_path=PATH, stateless_http=True, json_response=True,
+    transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+)
