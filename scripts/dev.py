@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -49,6 +50,49 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+# The console's browser tests drive the system Chromium (browser downloads need the internet).
+BROWSER_PACKAGES = {"debian": ["chromium", "chromium-driver"],
+                    "ubuntu": ["chromium-browser", "chromium-chromedriver"]}
+
+
+def has_browser() -> bool:
+    if os.environ.get("CHROMIUM") and os.environ.get("CHROMEDRIVER"):
+        return True
+    browsers = ("chromium", "chromium-browser", "google-chrome")
+    return any(shutil.which(b) for b in browsers) and shutil.which("chromedriver") is not None
+
+
+def distribution() -> str:
+    """'debian', 'ubuntu' (or a derivative of one), else ''."""
+    try:
+        fields = dict(line.split("=", 1) for line in
+                      Path("/etc/os-release").read_text().splitlines() if "=" in line)
+    except OSError:
+        return ""
+    names = [fields.get("ID", "").strip('"'), *fields.get("ID_LIKE", "").strip('"').split()]
+    return next((name for name in names if name in BROWSER_PACKAGES), "")
+
+
+def ensure_browser() -> None:
+    """Install Chromium for the browser tests where we may (root, apt), else say how."""
+    if has_browser():
+        return
+    distro = distribution()
+    packages = BROWSER_PACKAGES.get(distro, BROWSER_PACKAGES["debian"])
+    line = f"apt-get install -y {' '.join(packages)}"
+    if distro and os.geteuid() == 0 and shutil.which("apt-get"):
+        print(f"installing Chromium for the console's browser tests: {line}", flush=True)
+        quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=quiet)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=quiet)
+        if has_browser():
+            return
+    sys.exit("The memory console's tests drive a headless Chromium, which is not installed.\n"
+             f"Install it, then run this command again:\n  sudo {line}\n"
+             "(elsewhere: any Chromium or Chrome with its matching chromedriver, named by the "
+             "CHROMIUM and CHROMEDRIVER environment variables)")
+
+
 def environment() -> dict[str, str]:
     return {**os.environ, **OFFLINE}
 
@@ -76,6 +120,8 @@ def serve() -> int:
 
 
 def test(extra: list[str]) -> int:
+    if not extra:  # the whole suite, browser tests included
+        ensure_browser()
     env = environment()
     steps = [
         [str(BIN / "ruff"), "check", "."],

@@ -78,6 +78,8 @@ def engram_env(database_url: str) -> Iterator[dict[str, str]]:
         "MODEL": "",
         "LOG_JSON": "true",
         "EMBEDDINGS": "",
+        # MCP writes that change or delete a memory wait for approval (new ones do not).
+        "ENGRAM_MCP_APPROVAL": "on_change",
     }
     with pytest.MonkeyPatch.context() as patch:
         for key, value in values.items():

@@ -104,7 +104,10 @@ async def change_memory(request: Request) -> JSONResponse:
     try:
         if request.method == "DELETE":
             return JSONResponse({"deleted": await browse.delete(store, own, key)})
-        body = await json_body(request, 100_000)
+        try:
+            body = await json_body(request, 100_000)
+        except ValueError as err:
+            raise browse.InvalidCorrection(f"the body is not JSON: {err}") from err
         if not isinstance(body, dict) or set(body) != {"text"}:
             raise browse.InvalidCorrection('send a JSON object {"text": "the corrected memory"}')
         item = await browse.edit(store, own, key, body["text"])

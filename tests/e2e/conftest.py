@@ -16,14 +16,18 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.conftest import mint
+from tests.e2e.browser import chrome
 
 ROOT = Path(__file__).resolve().parents[2]
 # Test users: alice and bob are members of acme, carol of globex, dana is an acme admin.
 USERS = {"alice": ("acme", "member"), "bob": ("acme", "member"), "carol": ("globex", "member"),
          "dana": ("acme", "admin"), "erin": ("acme", "member"), "frank": ("acme", "member"),
-         "ops": ("acme", "service")}
+         "gina": ("acme", "member"), "hugo": ("acme", "member"), "ivan": ("globex", "member"),
+         "judy": ("acme", "admin"), "kim": ("acme", "member"), "lena": ("acme", "member"),
+         "mona": ("acme", "member"), "ops": ("acme", "service")}
 
 
 def _free_port() -> int:
@@ -128,13 +132,25 @@ def server(
     running.stop()
 
 
+def token_for(user: str) -> str:
+    """A valid JWT of one of the test users."""
+    org, role = USERS[user]
+    return mint(user, org, role)
+
+
 @pytest.fixture
 def client_for(server: Server) -> Callable[[str], LangGraphClient]:
     """An SDK client authenticated as one of the test users."""
 
     def make(user: str) -> LangGraphClient:
-        org, role = USERS[user]
-        token = mint(user, org, role)
-        return get_client(url=server.url, headers={"Authorization": f"Bearer {token}"})
+        return get_client(url=server.url, headers={"Authorization": f"Bearer {token_for(user)}"})
 
     return make
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[WebDriver]:
+    """Headless Chromium (tests/e2e/browser.py), one for the session."""
+    driver = chrome()
+    yield driver
+    driver.quit()
