@@ -1,7 +1,8 @@
 """Set up Engram's virtualenv if needed, then serve it or test it.
 
     python3 scripts/dev.py serve   # the LangGraph dev server on the embedded defaults
-    python3 scripts/dev.py test    # lint, type check and the whole test suite
+    python3 scripts/dev.py test    # lint, type check and the whole test suite (installs Chromium
+                                   # for the console's browser tests when it may: root and apt)
     python3 scripts/dev.py stop-db # stop the embedded Postgres (it outlives the server)
 
 Needs only Python 3.11+. The virtualenv lives in `.venv/`; it is (re)installed when
@@ -108,6 +109,8 @@ def serve() -> int:
     model = env.get("MODEL") or "offline responder (set MODEL for a real model)"
     print(
         f"\nEngram on http://127.0.0.1:{PORT}  (database: {database}; model: {model})\n"
+        f"  Memory console: http://127.0.0.1:{PORT}/engram/ui/\n"
+        f"  MCP (streamable HTTP): http://127.0.0.1:{PORT}/engram/mcp\n"
         f"  Studio: https://smith.langchain.com/studio/?baseUrl=http://127.0.0.1:{PORT}\n"
         f"  API docs: http://127.0.0.1:{PORT}/docs\n"
         f"  Auth: {env['ENGRAM_AUTH']}"

@@ -27,7 +27,9 @@ USERS = {"alice": ("acme", "member"), "bob": ("acme", "member"), "carol": ("glob
          "dana": ("acme", "admin"), "erin": ("acme", "member"), "frank": ("acme", "member"),
          "gina": ("acme", "member"), "hugo": ("acme", "member"), "ivan": ("globex", "member"),
          "judy": ("acme", "admin"), "kim": ("acme", "member"), "lena": ("acme", "member"),
-         "mona": ("acme", "member"), "ops": ("acme", "service")}
+         "mona": ("acme", "member"), "nina": ("acme", "member"), "omar": ("acme", "member"),
+         "pia": ("acme", "member"), "quinn": ("acme", "member"), "rosa": ("acme", "member"),
+         "ops": ("acme", "service")}
 
 
 def _free_port() -> int:

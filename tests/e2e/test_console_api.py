@@ -38,21 +38,21 @@ async def test_me_names_the_caller(server: Server) -> None:
 
 
 async def test_list_filter_search_edit_delete(server: Server, client_for: Clients) -> None:
-    erin = client_for("erin")
-    thread = (await erin.threads.create())["thread_id"]
-    await say(erin, thread, "I prefer rooibos tea.")
-    await say(erin, thread, "I work at Umbrella.")
+    nina = client_for("nina")
+    thread = (await nina.threads.create())["thread_id"]
+    await say(nina, thread, "I prefer rooibos tea.")
+    await say(nina, thread, "I work at Umbrella.")
 
-    listed = await memories_of(server, "erin")
+    listed = await memories_of(server, "nina")
     assert {m["kind"] for m in listed} == {"preference", "fact"}  # episodes are not listed here
-    assert [m["kind"] for m in await memories_of(server, "erin", kind="fact")] == ["fact"]
-    assert len(await memories_of(server, "erin", kind="episode")) == 4
+    assert [m["kind"] for m in await memories_of(server, "nina", kind="fact")] == ["fact"]
+    assert len(await memories_of(server, "nina", kind="episode")) == 4
     [tea] = [m for m in listed if "rooibos" in m["text"]]
     assert tea["source"]["thread_id"] == thread and tea["history"] == []
-    found = await memories_of(server, "erin", q="rooibos")
+    found = await memories_of(server, "nina", q="rooibos")
     assert found[0]["key"] == tea["key"] and found[0]["matched_words"]
 
-    async with http_as("erin") as http:
+    async with http_as("nina") as http:
         url = f"{server.url}/engram/memories/{tea['key']}"
         edited = (await http.patch(url, json={"text": "I prefer mint tea; card 4111 1111 1111 1111"}))
         assert edited.status_code == 200, edited.text
@@ -66,30 +66,30 @@ async def test_list_filter_search_edit_delete(server: Server, client_for: Client
         deleted = await http.delete(url)
         assert deleted.json() == {"deleted": [tea["key"]]}
         assert (await http.delete(url)).status_code == 404
-    assert not [m for m in await memories_of(server, "erin") if m["key"] == tea["key"]]
+    assert not [m for m in await memories_of(server, "nina") if m["key"] == tea["key"]]
 
 
 async def test_superseded_texts_show_as_history(server: Server, client_for: Clients) -> None:
-    frank = client_for("frank")
-    thread = (await frank.threads.create())["thread_id"]
-    await say(frank, thread, "I live in Berlin.")
-    await say(frank, thread, "I live in Munich.")
-    [home] = [m for m in await memories_of(server, "frank") if "Munich" in m["text"]]
+    omar = client_for("omar")
+    thread = (await omar.threads.create())["thread_id"]
+    await say(omar, thread, "I live in Berlin.")
+    await say(omar, thread, "I live in Munich.")
+    [home] = [m for m in await memories_of(server, "omar") if "Munich" in m["text"]]
     assert [old["text"] for old in home["superseded"]] == ["The user lives in Berlin."]
-    assert not [m for m in await memories_of(server, "frank") if "Berlin" in m["text"]]
-    async with http_as("frank") as http:
+    assert not [m for m in await memories_of(server, "omar") if "Berlin" in m["text"]]
+    async with http_as("omar") as http:
         deleted = (await http.delete(f"{server.url}/engram/memories/{home['key']}")).json()
     assert len(deleted["deleted"]) == 2  # the memory and the text it superseded
-    assert not [m for m in await all_memories(frank)
+    assert not [m for m in await all_memories(omar)
                 if m["value"].get("kind") != "episode"]
 
 
 async def test_bad_requests_are_refused_and_change_nothing(
     server: Server, client_for: Clients
 ) -> None:
-    erin = client_for("erin")
-    await say(erin, (await erin.threads.create())["thread_id"], "I prefer window seats.")
-    before = await all_memories(erin)
+    pia = client_for("pia")
+    await say(pia, (await pia.threads.create())["thread_id"], "I prefer window seats.")
+    before = await all_memories(pia)
     [seat] = [m for m in before if "window" in m["value"]["text"] and m["value"]["kind"] != "episode"]
     [episode] = [m for m in before if m["value"]["kind"] == "episode"
                  and m["value"]["role"] == "user" and "window" in m["value"]["text"]]
@@ -108,20 +108,20 @@ async def test_bad_requests_are_refused_and_change_nothing(
         ("PATCH", f"{url}/no-such-key", {"json": {"text": "x"}}, 404, "no memory"),
         ("GET", f"{server.url}/engram/conversations", {"params": {"limit": "-1"}}, 422, "limit"),
     ]
-    async with http_as("erin") as http:
+    async with http_as("pia") as http:
         for method, target, kwargs, status, words in cases:
             response = await http.request(method, target, **kwargs)
             assert response.status_code == status, (method, target, kwargs, response.text)
             assert words in response.json()["detail"], response.text
-    assert await all_memories(erin) == before
+    assert await all_memories(pia) == before
 
 
 async def test_no_one_reaches_another_users_memories(server: Server, client_for: Clients) -> None:
-    carol = client_for("carol")
-    thread = (await carol.threads.create())["thread_id"]
-    await say(carol, thread, "I prefer Darjeeling tea.")
-    [tea] = [m for m in await memories_of(server, "carol") if "Darjeeling" in m["text"]]
-    for user in ("bob", "dana"):  # another org's member and admin
+    quinn = client_for("quinn")
+    thread = (await quinn.threads.create())["thread_id"]
+    await say(quinn, thread, "I prefer Darjeeling tea.")
+    [tea] = [m for m in await memories_of(server, "quinn") if "Darjeeling" in m["text"]]
+    for user in ("bob", "dana"):  # another member, and an admin, of the same org
         async with http_as(user) as http:
             target = f"{server.url}/engram/memories/{tea['key']}"
             assert (await http.patch(target, json={"text": "hijacked"})).status_code == 404
@@ -130,18 +130,18 @@ async def test_no_one_reaches_another_users_memories(server: Server, client_for:
                 "episodes"] == []
         assert not [m for m in await memories_of(server, user, q="Darjeeling tea")
                     if "Darjeeling" in m["text"]]
-    assert [m["text"] for m in await memories_of(server, "carol") if m["key"] == tea["key"]] == [
+    assert [m["text"] for m in await memories_of(server, "quinn") if m["key"] == tea["key"]] == [
         tea["text"]]
 
 
 async def test_conversations_list_threads_and_their_episodes_newest_first(
     server: Server, client_for: Clients
 ) -> None:
-    kim = client_for("kim")
-    thread = (await kim.threads.create())["thread_id"]
-    await say(kim, thread, "First thing I said.")
-    await say(kim, thread, "Second thing I said.")
-    async with http_as("kim") as http:
+    rosa = client_for("rosa")
+    thread = (await rosa.threads.create())["thread_id"]
+    await say(rosa, thread, "First thing I said.")
+    await say(rosa, thread, "Second thing I said.")
+    async with http_as("rosa") as http:
         threads = (await http.get(f"{server.url}/engram/conversations")).json()["conversations"]
         assert thread in [t["thread_id"] for t in threads]
         assert [t for t in threads if t["thread_id"] == thread][0]["episodes"] == 4

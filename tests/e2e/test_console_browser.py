@@ -13,6 +13,7 @@ import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ready
@@ -117,6 +118,15 @@ async def test_sign_in_search_edit_approve_and_delete(
     history = edited.find_element(By.TAG_NAME, "details")
     assert history.get_attribute("open") is not None
     assert "green tea" in history.text and "edited by the user" in history.text
+
+    # Back to the whole list: the history opens from the keyboard.
+    browser.find_element(By.ID, "query").clear()
+    browser.find_element(By.CSS_SELECTOR, "#search-form button[type=submit]").click()
+    wait_for(browser, status_says("memories-status", "2 memories, newest first"))
+    summary = card_with(browser, "jasmine tea").find_element(By.TAG_NAME, "summary")
+    summary.send_keys(Keys.ENTER)
+    assert card_with(browser, "jasmine tea").find_element(By.TAG_NAME, "details").get_attribute(
+        "open") is not None
     screenshot(browser, "console-memories.png")
 
     stored = {m["key"]: m["value"] for m in await all_memories(lena)}
