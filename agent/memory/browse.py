@@ -8,6 +8,7 @@ Search ranks exactly as the retrieve node does (agent/memory/retrieval.py).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,7 +73,7 @@ async def recent(
 
 
 async def search(
-    store: BaseStore, namespaces: list[tuple[str, ...]], query: str, limit: int,
+    store: BaseStore, namespaces: Sequence[tuple[str, ...]], query: str, limit: int,
     kind: str | None = None, *, episodes: bool = True,
 ) -> list[SearchItem]:
     """The best current memories for `query`: the retrieve node's ranking and relevance floor.

@@ -20,6 +20,7 @@ from agent.memory.episodes import EPISODE
 from agent.memory.schema import Identity, memory_namespace, shared_namespace
 from agent.server import metrics
 from agent.server.common import caller_of, json_body, server_store
+from agent.server.validation import check_plain
 from store import conversations
 
 # Starlette reads a route's docstring as YAML for the OpenAPI page: keep them plain prose
@@ -45,6 +46,17 @@ def _kind(request: Request) -> str | None:
 
 def _bad(err: Exception, status: int = 422) -> JSONResponse:
     return JSONResponse({"detail": str(err)}, status_code=status)
+
+
+def _listing(request: Request, default_limit: int) -> tuple[Identity, int] | JSONResponse:
+    """The caller and the `limit` of a listing route, or the response refusing the request."""
+    identity = caller_of(request)
+    if isinstance(identity, JSONResponse):
+        return identity
+    try:
+        return identity, _limit(request, default_limit)
+    except ValueError as err:
+        return _bad(err)
 
 
 async def me(request: Request) -> JSONResponse:
@@ -77,11 +89,12 @@ async def list_memories(request: Request) -> JSONResponse:
     A search ranks as retrieval does and includes the organisation's shared memories, marked
     shared (read-only).
     """
-    identity = caller_of(request)
-    if isinstance(identity, JSONResponse):
-        return identity
+    listing = _listing(request, 50)
+    if isinstance(listing, JSONResponse):
+        return listing
+    identity, limit = listing
     try:
-        limit, kind = _limit(request, 50), _kind(request)
+        kind = _kind(request)
     except ValueError as err:
         return _bad(err)
     store, query = await server_store(), " ".join(request.query_params.get("q", "").split())
@@ -110,25 +123,24 @@ async def change_memory(request: Request) -> JSONResponse:
             raise browse.InvalidCorrection(f"the body is not JSON: {err}") from err
         if not isinstance(body, dict) or set(body) != {"text"}:
             raise browse.InvalidCorrection('send a JSON object {"text": "the corrected memory"}')
+        if isinstance(body["text"], str):
+            check_plain(body["text"], "text")
         item = await browse.edit(store, own, key, body["text"])
     except browse.MemoryNotFound as err:
         return _bad(err, 404)
     except OverflowError as err:
         return _bad(err, 413)
-    except (browse.InvalidCorrection, ValueError) as err:
+    except (browse.InvalidCorrection, ValueError) as err:  # InvalidRun is a ValueError
         return _bad(err)
     return JSONResponse((await _present_all(store, identity, [item]))[0])
 
 
 async def list_conversations(request: Request) -> JSONResponse:
     """The threads the caller's episodes came from, most recent first."""
-    identity = caller_of(request)
-    if isinstance(identity, JSONResponse):
-        return identity
-    try:
-        limit = _limit(request, 50)
-    except ValueError as err:
-        return _bad(err)
+    listing = _listing(request, 50)
+    if isinstance(listing, JSONResponse):
+        return listing
+    identity, limit = listing
     store = await server_store()
     found = await conversations.threads(store, memory_namespace(identity), limit)
     return JSONResponse({"conversations": found})
@@ -136,13 +148,10 @@ async def list_conversations(request: Request) -> JSONResponse:
 
 async def conversation(request: Request) -> JSONResponse:
     """One thread's episodes, newest first (`-` names the episodes kept without a thread)."""
-    identity = caller_of(request)
-    if isinstance(identity, JSONResponse):
-        return identity
-    try:
-        limit = _limit(request, 100)
-    except ValueError as err:
-        return _bad(err)
+    listing = _listing(request, 100)
+    if isinstance(listing, JSONResponse):
+        return listing
+    identity, limit = listing
     thread = request.path_params["thread_id"]
     store = await server_store()
     found = await conversations.episodes(store, memory_namespace(identity),

@@ -30,6 +30,7 @@ from agent.context import Context as RunContext
 from agent.memory import browse
 from agent.memory.schema import Identity, memory_namespace, shared_namespace
 from agent.server.common import caller_of, server_store
+from agent.server.validation import InvalidRun, check_plain
 
 GRAPH = "memory_agent"
 APPROVAL_ENV = "ENGRAM_MCP_APPROVAL"
@@ -66,7 +67,6 @@ def _caller(ctx: Context[Any, Any]) -> Identity:
     return identity
 
 
-
 def _as_caller(request: Request) -> LangGraphClient:
     """The server's own API, in process, authenticated as the caller (never the no-auth route)."""
     from langgraph_api.server import app
@@ -92,9 +92,8 @@ async def search_memory(query: str, ctx: Context[Any, Any], limit: Limit = 5) ->
     identity = _caller(ctx)
     if not query.strip():
         raise ToolError("query must not be empty")
-    found = await browse.search(await server_store(), [memory_namespace(identity),
-                                                 shared_namespace(identity.org_id)],
-                                " ".join(query.split()), limit)
+    namespaces = [memory_namespace(identity), shared_namespace(identity.org_id)]
+    found = await browse.search(await server_store(), namespaces, " ".join(query.split()), limit)
     return _shown(found, identity)
 
 
@@ -118,6 +117,10 @@ async def remember(
     _caller(ctx)
     if not text.strip():
         raise ToolError("text must not be empty")
+    try:
+        check_plain(text, "text")
+    except InvalidRun as err:
+        raise ToolError(str(err)) from err
     async with _as_caller(_request(ctx)) as client:
         thread = await client.threads.create(metadata={"source": "mcp"}, graph_id=GRAPH)
         thread_id = thread["thread_id"]

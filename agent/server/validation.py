@@ -68,11 +68,15 @@ def validate_input(value: Any) -> None:
             raise InvalidRun(
                 f"input.messages[{index}] has {len(text)} characters; at most {MAX_MESSAGE_CHARS}"
             )
-        if control := _CONTROL.search(text):
-            raise InvalidRun(
-                f"input.messages[{index}] contains the control character "
-                f"U+{ord(control.group()):04X}: send plain text"
-            )
+        check_plain(text, f"input.messages[{index}]")
+
+
+def check_plain(text: str, field: str) -> None:
+    """Refuse control characters (NUL included) in a user's text, naming the field."""
+    if control := _CONTROL.search(text):
+        raise InvalidRun(
+            f"{field} contains the control character U+{ord(control.group()):04X}: send plain text"
+        )
 
 
 def validate_context(value: Any) -> None:

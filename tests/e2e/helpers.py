@@ -37,3 +37,10 @@ async def all_memories(client: LangGraphClient) -> list[dict[str, Any]]:
     """Every item in the caller's memory namespace, through the HTTP store API."""
     found = await client.store.search_items(("memories",), limit=1000)
     return sorted(found["items"], key=lambda item: item["key"])
+
+
+async def say_in_new_thread(client: LangGraphClient, text: str, **context: Any) -> str:
+    """One turn in a thread of its own; returns the thread's id."""
+    thread_id = str((await client.threads.create())["thread_id"])
+    await say(client, thread_id, text, **context)
+    return thread_id

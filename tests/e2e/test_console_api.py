@@ -106,6 +106,7 @@ async def test_bad_requests_are_refused_and_change_nothing(
          422, "instruction"),
         ("PATCH", f"{url}/{episode['key']}", {"json": {"text": "I said nothing"}}, 422, "episode"),
         ("PATCH", f"{url}/no-such-key", {"json": {"text": "x"}}, 404, "no memory"),
+        ("PATCH", f"{url}/{seat['key']}", {"json": {"text": "tea\u0000"}}, 422, "U+0000"),
         ("GET", f"{server.url}/engram/conversations", {"params": {"limit": "-1"}}, 422, "limit"),
     ]
     async with http_as("pia") as http:

@@ -20,7 +20,7 @@ from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.conftest import Server, token_for
-from tests.e2e.helpers import all_memories, say
+from tests.e2e.helpers import all_memories, say, say_in_new_thread
 
 pytestmark = pytest.mark.e2e
 
@@ -139,8 +139,7 @@ async def test_sign_in_search_edit_approve_and_delete(
     assert "jasmine" in found[0]["text"] and found[0]["similarity"] > 0.3  # re-embedded
 
     # Approve a pending write: a run under approval=always pauses at the gate.
-    paused = (await lena.threads.create())["thread_id"]
-    await say(lena, paused, "I live in Porto.", approval="always")
+    paused = await say_in_new_thread(lena, "I live in Porto.", approval="always")
     tab(browser, "approvals")
     wait_for(browser, status_says("approvals-status", "waits for your decision"))
     approval = browser.find_element(By.CSS_SELECTOR, f"article.approval[data-thread='{paused}']")
@@ -154,8 +153,7 @@ async def test_sign_in_search_edit_approve_and_delete(
     assert any("Porto" in text for text in texts) and not any("Lisbon" in t for t in texts)
 
     # Edit an operation before approving it.
-    paused = (await lena.threads.create())["thread_id"]
-    await say(lena, paused, "I work at Initech.", approval="always")
+    paused = await say_in_new_thread(lena, "I work at Initech.", approval="always")
     browser.find_element(By.ID, "refresh-approvals").click()
     wait_for(browser, status_says("approvals-status", "waits for your decision"))
     approval = browser.find_element(By.CSS_SELECTOR, f"article.approval[data-thread='{paused}']")
@@ -195,8 +193,8 @@ async def test_a_second_user_sees_none_of_the_first(
     browser: WebDriver, server: Server, client_for: Clients
 ) -> None:
     lena = client_for("lena")
-    await say(lena, (await lena.threads.create())["thread_id"], "My favourite city is Kyoto.")
-    await say(lena, (await lena.threads.create())["thread_id"], "I live in Oslo.", approval="always")
+    await say_in_new_thread(lena, "My favourite city is Kyoto.")
+    await say_in_new_thread(lena, "I live in Oslo.", approval="always")
 
     signed_in_as(browser, server, "mona")
     assert cards(browser) == []
@@ -204,11 +202,16 @@ async def test_a_second_user_sees_none_of_the_first(
     browser.find_element(By.ID, "query").send_keys("Kyoto")
     browser.find_element(By.CSS_SELECTOR, "#search-form button[type=submit]").click()
     wait_for(browser, status_says("memories-status", "No memory matches"))
-    tab(browser, "approvals")
+    # The tabs work from the keyboard: arrows move between them, the panel follows.
+    browser.find_element(By.ID, "tab-memories").send_keys(Keys.ARROW_RIGHT)
+    assert browser.switch_to.active_element.get_attribute("id") == "tab-approvals"
+    assert browser.find_element(By.ID, "panel-approvals").is_displayed()
     wait_for(browser, status_says("approvals-status", "Nothing waits for approval"))
-    tab(browser, "conversations")
+    browser.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)
     wait_for(browser, status_says("threads-status", "No conversation kept yet"))
     assert not browser.find_element(By.ID, "tab-health").is_displayed()  # members have no health
+    browser.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)  # skips the hidden Health tab
+    assert browser.switch_to.active_element.get_attribute("id") == "tab-account"
     page = browser.find_element(By.TAG_NAME, "body").text
     assert "Kyoto" not in page and "Oslo" not in page and "lena" not in page
 
@@ -217,7 +220,7 @@ async def test_forget_me_needs_the_typed_confirmation(
     browser: WebDriver, server: Server, client_for: Clients
 ) -> None:
     lena = client_for("lena")
-    await say(lena, (await lena.threads.create())["thread_id"], "I prefer trains to planes.")
+    await say_in_new_thread(lena, "I prefer trains to planes.")
     signed_in_as(browser, server, "lena")
     assert cards(browser)
     tab(browser, "account")
@@ -240,7 +243,7 @@ async def test_an_admin_sees_retrieval_health(
     browser: WebDriver, server: Server, client_for: Clients
 ) -> None:
     judy = client_for("judy")
-    await say(judy, (await judy.threads.create())["thread_id"], "What is the weather like?")
+    await say_in_new_thread(judy, "What is the weather like?")
     signed_in_as(browser, server, "judy")
     tab(browser, "health")
     wait_for(browser, status_says("health-status", "Since this server process started"))

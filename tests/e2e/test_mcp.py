@@ -131,6 +131,7 @@ async def test_bad_arguments_are_refused_and_write_nothing(
             ("remember", {"text": ""}, "text"),
             ("remember", {"text": "x" * 4001}, "text"),
             ("remember", {"text": 42}, "text"),
+            ("remember", {"text": "I like tea\u0000"}, "control character U+0000"),
             ("forget", {}, "exactly one of memory_id or text"),
             ("forget", {"memory_id": "a", "text": "b"}, "exactly one of memory_id or text"),
             ("forget", {"memory_id": "no-such-key"}, "no memory with key"),
