@@ -25,6 +25,8 @@ from agent.memory.scrub import masked_counts, scrub
 MAX_TEXT = 2000
 """The longest memory text, as for an extracted one (MemoryCandidate.text)."""
 PAGE = 100
+FILTERED_FETCH = 200
+"""Hits taken per namespace before a kind filter, or leaving episodes out, is applied."""
 MAX_PAGES = 20
 EDITED = "edited by the user"
 
@@ -80,9 +82,12 @@ async def search(
 
     `kind` keeps one kind; `episodes=False` leaves episodes out (the console lists them apart).
     """
-    fetch = limit if kind is None and episodes else limit * 4
-    ranked = await search_memories(store, namespaces, query, limit=fetch,
-                                   min_relevance=Context().min_relevance)
+    filtered = kind is not None or not episodes
+    # Filtering happens after ranking: look deeper, so that kind's memories are not crowded
+    # out by the many episodes of a long history.
+    ranked = await search_memories(store, namespaces, query, limit=FILTERED_FETCH if filtered
+                                   else limit, min_relevance=Context().min_relevance,
+                                   fetch=FILTERED_FETCH if filtered else None)
     hits = [item for item, _ in ranked
             if (kind is None or item.value.get("kind", "fact") == kind)
             and (episodes or kind == EPISODE or not is_episode(item.value))]

@@ -33,15 +33,18 @@ async def search_memories(
     *,
     limit: int,
     min_relevance: float,
+    fetch: int | None = None,
 ) -> list[tuple[SearchItem, float]]:
     """The `limit` best current memories for `query` across `namespaces`, with their scores.
 
-    The searches run concurrently; the store batches them into one round trip and embeds the
-    query once per search in a single model call.
+    Each namespace gives its best `fetch` hits (default: a few more than `limit`, at most
+    MAX_FETCH) before history and irrelevant hits are dropped; a caller that filters further
+    asks for more. The searches run concurrently; the store batches them into one round trip
+    and embeds the query once per search in a single model call.
     """
     if limit <= 0:
         return []
-    fetch = min(limit * OVERFETCH, MAX_FETCH)
+    fetch = fetch or min(limit * OVERFETCH, MAX_FETCH)
     found = await asyncio.gather(*(store.asearch(ns, query=query, limit=fetch) for ns in namespaces))
     ranked = [
         (hit, hit.score or 0.0)

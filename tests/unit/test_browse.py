@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from agent.memory import browse, reconcile
+from agent.memory.retrieval import search_memories
 from agent.memory.schema import Identity, MemoryCandidate, Source, memory_namespace
 from agent.server import metrics
 from tests.unit.fakes import new_user
@@ -119,3 +120,21 @@ def test_route_docstrings_read_as_openapi_yaml() -> None:
     for route in app.routes:
         doc = getattr(getattr(route, "endpoint", None), "__doc__", None) or ""
         yaml.safe_load(doc.split("---")[-1])
+
+
+async def test_a_fact_is_found_among_many_episodes_that_match_better(memory_store: Any) -> None:
+    namespace = namespace_of_new_user()
+    for i in range(80):
+        await memory_store.aput(namespace, f"e{i}", {
+            "text": f"Our green tea ceremony in Kyoto, day {i}.", "gist": "green tea ceremony Kyoto",
+            "kind": "episode", "role": "user", "said_at": "2026-01-01T00:00:00"})
+    [key] = await learn(memory_store, namespace, "The user likes green tea.")
+    query = "green tea ceremony kyoto"
+    # Ranked alone, the 80 episodes all come before the fact ...
+    ranked = await search_memories(memory_store, [namespace], query, limit=20, min_relevance=0.2)
+    assert key not in [item.key for item, _ in ranked]
+    # ... so the console's fact search looks deeper before leaving episodes out.
+    found = await browse.search(memory_store, [namespace], query, 20, episodes=False)
+    assert [item.key for item in found] == [key]
+    assert [item.key for item in await browse.search(memory_store, [namespace], query, 5,
+                                                      kind="fact")] == [key]
