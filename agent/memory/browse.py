@@ -25,9 +25,10 @@ from agent.memory.scrub import masked_counts, scrub
 MAX_TEXT = 2000
 """The longest memory text, as for an extracted one (MemoryCandidate.text)."""
 PAGE = 100
+MAX_PAGES = 20
+"""A listing reads at most this many pages of PAGE items (superseded texts are skipped)."""
 FILTERED_FETCH = 200
 """Hits taken per namespace before a kind filter, or leaving episodes out, is applied."""
-MAX_PAGES = 20
 EDITED = "edited by the user"
 
 
@@ -63,7 +64,11 @@ def _wanted(item: Item, kind: str | None) -> bool:
 async def recent(
     store: BaseStore, namespace: tuple[str, ...], limit: int, kind: str | None = None
 ) -> list[Item]:
-    """The `limit` most recently written current memories of `namespace`, newest first."""
+    """The `limit` most recently written current memories of `namespace`, newest first.
+
+    `kind` None lists every kind but episodes; items without a `kind` (written raw through the
+    HTTP store API) are not listed.
+    """
     wanted: list[Item] = []
     value_filter = {"kind": kind} if kind else {"kind": {"$ne": EPISODE}}
     for page in range(MAX_PAGES):
