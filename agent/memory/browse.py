@@ -106,7 +106,8 @@ async def history_of(store: BaseStore, namespace: tuple[str, ...], item: Item) -
     return [old for old in found if old is not None]
 
 
-async def _current(store: BaseStore, namespace: tuple[str, ...], key: str) -> Item:
+async def current(store: BaseStore, namespace: tuple[str, ...], key: str) -> Item:
+    """The current memory `key` of `namespace`; MemoryNotFound if there is none."""
     item = await store.aget(namespace, key)
     if item is None or not is_current(item):
         raise MemoryNotFound(f"no memory with key {key!r} is yours: list them to find its key")
@@ -122,7 +123,7 @@ async def edit(store: BaseStore, namespace: tuple[str, ...], key: str, text: Any
     if is_instruction_or_claim(text):
         raise InvalidCorrection("the text reads as an instruction to the system or a claim of "
                                 "authority, which Engram never stores: state a fact instead")
-    item = await _current(store, namespace, key)
+    item = await current(store, namespace, key)
     if is_episode(item.value):
         raise InvalidCorrection("an episode is the record of what was said: it cannot be edited "
                                 "(delete it instead)")
@@ -137,19 +138,19 @@ async def edit(store: BaseStore, namespace: tuple[str, ...], key: str, text: Any
              "updated_at": now, "history": history, "source": {"edited_at": now}}
     value.pop("_match", None)
     await store.aput(namespace, key, value)
-    return await _current(store, namespace, key)
+    return await current(store, namespace, key)
 
 
 async def delete(store: BaseStore, namespace: tuple[str, ...], key: str) -> list[str]:
     """Delete a memory and the superseded texts it kept; return the keys deleted."""
-    item = await _current(store, namespace, key)
+    item = await current(store, namespace, key)
     keys = [key, *(old.key for old in await history_of(store, namespace, item))]
     await asyncio.gather(*(store.adelete(namespace, k) for k in keys))
     return keys
 
 
-async def forget_text(store: BaseStore, namespace: tuple[str, ...], text: str) -> list[str]:
-    """Delete the one memory (not an episode) that `text` names, as "forget that ..." does.
+async def matching(store: BaseStore, namespace: tuple[str, ...], text: str) -> Item:
+    """The one memory (not an episode) that `text` names, as "forget that ..." finds it.
 
     It must match by meaning as closely as a spoken forget request must (FORGET_MATCH).
     """
@@ -157,4 +158,9 @@ async def forget_text(store: BaseStore, namespace: tuple[str, ...], text: str) -
     if not hits or similarity(hits[0]) < FORGET_MATCH:
         raise MemoryNotFound(f"no memory of yours matches {text!r} closely enough: search for it "
                              "and forget it by its key")
-    return await delete(store, namespace, hits[0].key)
+    return hits[0]
+
+
+async def forget_text(store: BaseStore, namespace: tuple[str, ...], text: str) -> list[str]:
+    """Delete the memory that `text` names (see `matching`); return the keys deleted."""
+    return await delete(store, namespace, (await matching(store, namespace, text)).key)

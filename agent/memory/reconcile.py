@@ -217,7 +217,7 @@ async def apply(
     Updates and supersessions read their item again: between planning and applying a human may
     have taken hours to approve.
     """
-    changing = [op for op in operations if op.action in ("update", "supersede")]
+    changing = [op for op in operations if op.action in ("update", "supersede", "delete")]
     current = dict(zip(
         (op.key for op in changing),
         await asyncio.gather(*(store.aget(namespace, op.key) for op in changing)),
@@ -227,12 +227,14 @@ async def apply(
     writes: list[Any] = []
     for op in operations:
         existing = current.get(op.key)
+        if op.action == "delete":
+            # Forgetting a memory forgets what it said before, too (its superseded texts).
+            superseded = existing.value.get("supersedes", []) if existing is not None else []
+            writes += [store.adelete(namespace, key) for key in (op.key, *superseded)]
+            continue
         if op.action == "noop" or (
             existing is not None and normalise(str(existing.value.get("text", ""))) == normalise(op.text)
         ):
-            continue
-        if op.action == "delete":
-            writes.append(store.adelete(namespace, op.key))
             continue
         previous = existing.value if existing is not None else None
         if op.action == "supersede" and previous is not None:

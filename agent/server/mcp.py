@@ -7,7 +7,9 @@ own memories (and reads their organisation's shared ones).
 `remember` is a turn without an answer: it creates a thread for the caller and runs the graph's
 write path on it (scrubbing, extraction, reconciliation, episodes, the approval gate), through
 the server's own API under the caller's token. A gated write leaves that thread waiting at the
-approval gate, where the console or any SDK client approves it.
+approval gate, where the console or any SDK client approves it. `forget` deletes at once, unless
+the policy gates deletions: then it waits at the approval gate of a thread of its own, the same
+way. The policy is ENGRAM_MCP_APPROVAL.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from starlette.responses import JSONResponse
 
 from agent.context import ApprovalPolicy
 from agent.context import Context as RunContext
-from agent.memory import browse
+from agent.memory import approval, browse
+from agent.memory.reconcile import MemoryOperation
 from agent.memory.schema import Identity, memory_namespace, shared_namespace
 from agent.server.common import caller_of, server_store
 from agent.server.validation import InvalidRun, check_plain
@@ -78,6 +81,27 @@ def _as_caller(request: Request) -> LangGraphClient:
     ))
 
 
+def _message(text: str) -> dict[str, str]:
+    return {"type": "human", "content": text, "id": str(uuid.uuid4())}
+
+
+async def _write_in_thread(
+    request: Request, values: dict[str, Any], after: str
+) -> tuple[str, dict[str, Any], bool]:
+    """Run the graph's write path in a new thread of the caller's, as if node `after` had run.
+
+    Returns the thread, its values, and whether it waits at the approval gate.
+    """
+    async with _as_caller(request) as client:
+        thread = await client.threads.create(metadata={"source": "mcp"}, graph_id=GRAPH)
+        thread_id = thread["thread_id"]
+        await client.threads.update_state(thread_id, values, as_node=after)
+        await client.runs.wait(thread_id, GRAPH, input=None,
+                               context={"approval": approval_policy()})
+        state = await client.threads.get_state(thread_id)
+    return thread_id, cast(dict[str, Any], state["values"]), bool(state["next"])
+
+
 def _shown(items: list[Any], identity: Identity) -> list[dict[str, Any]]:
     own = memory_namespace(identity)
     return [browse.present(item, own) for item in items]
@@ -121,23 +145,16 @@ async def remember(
         check_plain(text, "text")
     except InvalidRun as err:
         raise ToolError(str(err)) from err
-    async with _as_caller(_request(ctx)) as client:
-        thread = await client.threads.create(metadata={"source": "mcp"}, graph_id=GRAPH)
-        thread_id = thread["thread_id"]
-        message = {"type": "human", "content": text, "id": str(uuid.uuid4())}
-        await client.threads.update_state(thread_id, {"messages": [message]}, as_node="agent")
-        await client.runs.wait(thread_id, GRAPH, input=None,
-                               context={"approval": approval_policy()})
-        state = await client.threads.get_state(thread_id)
-    values = cast(dict[str, Any], state["values"])
-    pending = values.get("pending_memory_operations") or []
+    thread_id, values, waiting = await _write_in_thread(
+        _request(ctx), {"messages": [_message(text)]}, after="agent")
+    operations = values.get("memory_operations", [])
     return {
         "thread_id": thread_id,
-        "status": "awaiting approval" if state["next"] else "done",
-        "written": [op for op in values.get("memory_operations", [])
+        "status": "awaiting approval" if waiting else "done",
+        "written": [op for op in operations
                     if op.get("status") == "applied" and op.get("action") != "noop"],
-        "awaiting_approval": pending,
-        "skipped": [op for op in values.get("memory_operations", []) if op.get("action") == "noop"],
+        "awaiting_approval": values.get("pending_memory_operations") or [],
+        "skipped": [op for op in operations if op.get("action") == "noop"],
     }
 
 
@@ -153,11 +170,29 @@ async def forget(
         raise ToolError("give exactly one of memory_id or text, not empty")
     store, own = await server_store(), memory_namespace(identity)
     try:
-        deleted = (await browse.delete(store, own, memory_id) if memory_id is not None
-                   else await browse.forget_text(store, own, cast(str, text)))
+        target = (await browse.current(store, own, memory_id) if memory_id is not None
+                  else await browse.matching(store, own, cast(str, text)))
     except browse.MemoryNotFound as err:
         raise ToolError(str(err)) from err
-    return {"deleted": deleted}
+    said = str(target.value.get("text", ""))
+    operation = MemoryOperation(
+        id=f"delete:{target.key}", action="delete", key=target.key,
+        kind=str(target.value.get("kind", "fact")), subject=str(target.value.get("subject", "")),
+        text=said, previous_text=said, reason="the user asked to forget it (through MCP)",
+        importance=float(target.value.get("importance", 0.5)),
+        confidence=float(target.value.get("confidence", 0.8)),
+    )
+    if not approval.needs_approval(approval_policy(), operation):
+        return {"status": "done", "deleted": await browse.delete(store, own, target.key)}
+    # The policy gates deletions: the request waits at the approval gate of a thread of its own,
+    # where a turn's gated deletion would wait.
+    thread_id, values, waiting = await _write_in_thread(
+        _request(ctx),
+        {"messages": [_message(f"Forget: {text if text is not None else said}")],
+         "pending_memory_operations": [operation.model_dump(mode="json")]},
+        after="write_memory")
+    return {"thread_id": thread_id, "status": "awaiting approval" if waiting else "done",
+            "awaiting_approval": values.get("pending_memory_operations") or []}
 
 
 PATH = "/engram/mcp"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -73,8 +73,14 @@ async def test_remember_search_recent_and_forget(server: Server, client_for: Cli
         recent = await call(session, "recent_memories", limit=5)
         assert [m["key"] for m in recent] == [added["key"]]  # no episodes among them
 
-        forgotten = await call(session, "forget", text="aisle seats on long flights")
-        assert forgotten["deleted"] == [added["key"]]
+        # ENGRAM_MCP_APPROVAL=on_change here: a deletion waits for the user's approval.
+        forgetting = await call(session, "forget", text="aisle seats on long flights")
+        assert forgetting["status"] == "awaiting approval", forgetting
+        [pending] = forgetting["awaiting_approval"]
+        assert pending["action"] == "delete" and pending["key"] == added["key"]
+        assert [m["key"] for m in await call(session, "recent_memories")] == [added["key"]]
+        gina = client_for("gina")
+        await gina.runs.wait(forgetting["thread_id"], "memory_agent", command={"resume": "approve"})
         assert await call(session, "recent_memories") == []
 
     # Everything went through the store the graph uses, in gina's own namespace.
@@ -177,3 +183,29 @@ async def test_users_see_only_their_own_memories(server: Server) -> None:
         assert "no memory with key" in refused
     async with mcp_session(server, token_for("ivan")) as ivan:
         assert [m["key"] for m in await call(ivan, "recent_memories")] == [memory["key"]]
+
+
+@pytest.fixture(scope="module")
+def ungated_server(
+    engram_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """A second server on the same database, whose MCP writes need no approval."""
+    running = Server(tmp_path_factory.mktemp("ungated"), {**engram_env,
+                                                         "ENGRAM_MCP_APPROVAL": "never"})
+    running.start()
+    yield running
+    running.stop()
+
+
+async def test_without_a_policy_writes_and_deletions_apply_at_once(ungated_server: Server) -> None:
+    async with mcp_session(ungated_server, token_for("tom")) as session:
+        await call(session, "remember", text="I live in Lisbon.")
+        moved = await call(session, "remember", text="I live in Porto.")
+        assert moved["status"] == "done" and moved["awaiting_approval"] == []
+        [home] = moved["written"]
+        assert home["action"] == "supersede"
+        forgotten = await call(session, "forget", memory_id=home["key"])
+        # The memory and the text it superseded.
+        assert forgotten["status"] == "done" and home["key"] in forgotten["deleted"]
+        assert len(forgotten["deleted"]) == 2
+        assert await call(session, "recent_memories") == []

@@ -101,6 +101,21 @@ async def test_forget_removes_the_memory_from_retrieval(memory_store: Any) -> No
     assert [op["action"] for op in nothing["memory_operations"]] == ["noop"]
 
 
+async def test_forget_also_forgets_what_the_memory_said_before(memory_store: Any) -> None:
+    user = new_user()
+    await tell(memory_store, user, "I live in Paris.")
+    await tell(memory_store, user, "I moved to Berlin.")
+
+    async def memories() -> list[str]:  # history items included, episodes left out
+        return sorted(value["text"] for value, _, _ in (await everything(memory_store, user)).values()
+                      if value.get("kind") != "episode")
+
+    assert await memories() == ["The user lives in Berlin.", "The user lives in Paris."]
+    result = await tell(memory_store, user, "Forget that I live in Berlin.")
+    assert [op["action"] for op in result["memory_operations"]] == ["delete"]
+    assert await memories() == []
+
+
 async def test_replaying_every_turn_leaves_the_store_exactly_as_it_was(memory_store: Any) -> None:
     user = new_user()
     turns = [("m1", "I live in Paris. My name is Ada."), ("m2", "I moved to Berlin."),

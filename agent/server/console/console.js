@@ -309,7 +309,8 @@ function operationRow(threadId, op) {
   return el("div", { class: "op", "data-op": op.id },
     el("p", {}, el("span", { class: "badge" }, op.action), " ", el("span", { class: "badge" }, op.kind)),
     el("p", { class: "text" }, op.text),
-    op.previous_text ? el("p", { class: "why" }, "replaces: ", el("span", { class: "old" }, op.previous_text)) : null,
+    op.previous_text && op.action !== "delete"
+      ? el("p", { class: "why" }, "replaces: ", el("span", { class: "old" }, op.previous_text)) : null,
     el("p", { class: "why" }, `why: ${op.reason}`),
     el("fieldset", {},
       el("legend", {}, "Decision"),
