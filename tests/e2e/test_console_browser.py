@@ -167,6 +167,18 @@ async def test_sign_in_search_edit_approve_and_delete(
              if m["value"].get("kind") != "episode"]
     assert "The user works at Initrode." in texts and not [t for t in texts if "Initech" in t]
 
+    # Reject: nothing is written, and the run ends.
+    paused = await say_in_new_thread(lena, "I work at Globex.", approval="always")
+    browser.find_element(By.ID, "refresh-approvals").click()
+    wait_for(browser, status_says("approvals-status", "waits for your decision"))
+    approval = browser.find_element(By.CSS_SELECTOR, f"article.approval[data-thread='{paused}']")
+    assert "Initrode" in approval.text  # the text it would replace
+    approval.find_element(By.XPATH, ".//button[text()='Reject all']").click()
+    wait_for(browser, status_says("approvals-status", "Nothing waits for approval"))
+    assert (await lena.threads.get(paused))["status"] == "idle"
+    texts = [m["value"]["text"] for m in await all_memories(lena)]
+    assert "The user works at Initrode." in texts and not [t for t in texts if "Globex" in t]
+
     # Conversations: a thread's episodes, newest first.
     tab(browser, "conversations")
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#threads [data-thread='{thread}']"))
