@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 from _common import ROOT, default_data_dir, emit, fresh_database, log, machine, offline_env
 from _common import percentiles_ms as percentiles
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
 TOKEN = "bench-token"
 USER, ORG = "bench", "local"  # the dev token `token=user@org`
@@ -159,7 +159,7 @@ async def measure(base: str, threads: list[str], args: argparse.Namespace) -> di
             log(f"console {name}")
             results.update(percentiles(await timed(args.calls, call), f"console_{name}"))
 
-    http2 = create_mcp_http_client(headers=headers)
+    http2 = httpx2.AsyncClient(headers=headers, timeout=60)
     async with http2, streamable_http_client(f"{base}/engram/mcp", http_client=http2) as (
         read, write, *_
     ), ClientSession(read, write) as session:

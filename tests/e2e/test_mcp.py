@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 from langgraph_sdk.client import LangGraphClient
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CallToolResult
 
 from tests.e2e.conftest import Server, token_for
@@ -25,7 +25,7 @@ Clients = Callable[[str], LangGraphClient]
 @asynccontextmanager
 async def mcp_session(server: Server, token: str | None) -> AsyncIterator[ClientSession]:
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    http = create_mcp_http_client(headers=headers)
+    http = httpx2.AsyncClient(headers=headers, timeout=60)
     async with http, streamable_http_client(f"{server.url}/engram/mcp", http_client=http) as (
         read, write, *_
     ), ClientSession(read, write) as session:
