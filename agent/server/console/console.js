@@ -115,9 +115,8 @@ async function signIn(token) {
   $("console").hidden = false;
   $("sign-out").hidden = false;
   $("tab-health").hidden = me.role !== "admin";
-  selectTab("memories");
-  loadMemories();
-  loadApprovals();
+  selectTab("memories"); // loads the memories
+  loadApprovals(); // for the count on its tab
 }
 
 function signOut(message = "") {
@@ -137,7 +136,7 @@ function signOut(message = "") {
 
 const TABS = ["memories", "approvals", "conversations", "health", "account"];
 const LOADERS = {
-  memories: () => {},
+  memories: () => loadMemories(),
   approvals: () => loadApprovals(),
   conversations: () => loadThreads(),
   health: () => loadHealth(),
@@ -230,7 +229,10 @@ function memoryCard(memory) {
   return item;
 }
 
+let memoriesRequest = 0; // only the latest listing may fill the page
+
 async function loadMemories() {
+  const request = ++memoriesRequest;
   const query = $("query").value.trim();
   const kind = $("kind").value;
   const params = new URLSearchParams({ limit: "100" });
@@ -239,6 +241,7 @@ async function loadMemories() {
   setStatus("memories-status", "Loading memories…", true);
   await guarded("memories-status", async () => {
     const data = await api(`/engram/memories?${params}`);
+    if (request !== memoriesRequest) return;
     $("memories").replaceChildren(...data.memories.map(memoryCard));
     const n = data.memories.length;
     setStatus("memories-status", n === 0
