@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import socket
-import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -38,8 +36,13 @@ import httpx
 import httpx2
 from _common import ROOT, default_data_dir, emit, fresh_database, log, machine, offline_env
 from _common import percentiles_ms as percentiles
+
+sys.path.insert(0, str(ROOT))
+
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+
+from tests.e2e.conftest import Server  # noqa: E402 - the tests' server runner
 
 TOKEN = "bench-token"
 USER, ORG = "bench", "local"  # the dev token `token=user@org`
@@ -96,29 +99,6 @@ async def fill(args: argparse.Namespace) -> list[str]:
             if t % 20 == 0:
                 log(f"filled {t + 1}/{len(threads)} threads")
     return threads
-
-
-def start_server(url: str) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": url, "ENGRAM_AUTH": "dev",
-           "ENGRAM_DEV_TOKENS": f"{TOKEN}={USER}@{ORG}", "MODEL": "", "LOG_JSON": "true"}
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "langgraph"), "dev", "--port", str(port),
-         "--no-browser", "--no-reload"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/ok", timeout=1).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    process.kill()
-    raise RuntimeError("langgraph dev did not answer /ok within 90 s")
 
 
 async def timed(calls: int, call: Callable[[int], Awaitable[Any]]) -> list[float]:
@@ -186,12 +166,14 @@ async def measure(base: str, threads: list[str], args: argparse.Namespace) -> di
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with fresh_database("console", data_dir=args.data_dir, keep=args.keep) as (url, _):
         threads = await fill(args)
-        process, base = await asyncio.to_thread(start_server, url)
+        server = Server(Path(tempfile.mkdtemp(prefix="engram-console-")), {
+            "DATABASE_URL": url, "ENGRAM_AUTH": "dev", "ENGRAM_DEV_TOKENS": f"{TOKEN}={USER}@{ORG}",
+            "MODEL": "", "LOG_JSON": "true"})
+        await asyncio.to_thread(server.start)
         try:
-            measured = await measure(base, threads, args)
+            measured = await measure(server.url, threads, args)
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            server.stop()
     return {
         "bench": "console",
         "facts": args.facts, "episodes": 2 * args.threads * args.turns, "threads": args.threads,

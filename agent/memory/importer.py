@@ -27,6 +27,7 @@ from typing import Any
 from langgraph.store.base import BaseStore
 
 from agent.memory.episodes import Utterance, gist
+from agent.memory.messages import CONTROL, NotText, content_text
 from agent.memory.schema import Identity, Source
 from agent.memory.scrub import scrub
 from agent.memory.write import Extractor, Turn, write_turns
@@ -40,7 +41,6 @@ BATCH_MESSAGES = 128
 SKIPPED_ROLES = {"system", "developer", "tool", "function"}
 """Roles that are not part of what the user and the assistant said: left out of memory."""
 ROLES = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # LongMemEval writes dates as "2023/05/08 (Mon) 14:00".
 _SLASHED = re.compile(r"^(\d{4})/(\d{2})/(\d{2})(?: \(\w+\))?(?: (\d{2}):(\d{2}))?$")
 
@@ -96,24 +96,15 @@ def parse_date(value: Any, where: str) -> datetime:
 
 
 def _text(content: Any, where: str) -> str:
-    if isinstance(content, str):
-        text = content
-    elif isinstance(content, list):
-        parts = []
-        for index, part in enumerate(content):
-            if not (isinstance(part, dict) and part.get("type") == "text"
-                    and isinstance(part.get("text"), str)):
-                raise InvalidImport(f"{where}[{index}] must be a text part "
-                                    "({'type': 'text', 'text': ...}); other parts are not imported")
-            parts.append(part["text"])
-        text = "".join(parts)
-    else:
-        raise InvalidImport(f"{where} must be a string or a list of text parts")
+    try:
+        text = content_text(content)
+    except NotText as err:
+        raise InvalidImport(f"{where}{err}") from err
     if len(text) > MAX_MESSAGE_CHARS:
         raise InvalidImport(f"{where} has {len(text)} characters; at most {MAX_MESSAGE_CHARS}")
     # Exports carry stray control characters (vertical tabs, form feeds, NUL, which Postgres
     # text refuses): they become spaces rather than refusing a whole history.
-    return _CONTROL.sub(" ", text)
+    return CONTROL.sub(" ", text)
 
 
 def _session(raw: Any, index: int) -> Session:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import ValidationError
 
 from agent.context import Context
+from agent.memory.messages import CONTROL, NotText, content_text
 
 MAX_MESSAGE_CHARS = 32_000
 MAX_MESSAGES_PER_RUN = 20
 MAX_DEPTH = 32
 USER_ROLES = {"user", "human"}
 # C0 control characters other than tab, newline and carriage return; NUL breaks Postgres text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class InvalidRun(ValueError):
@@ -30,21 +29,10 @@ def _message_text(index: int, message: Any) -> str:
     role = message.get("role", message.get("type"))
     if role not in USER_ROLES:
         raise InvalidRun(f"{where}.role is {role!r}: only user messages may be sent")
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for part_index, part in enumerate(content):
-            kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-            if kind != "text" or not isinstance(part.get("text"), str):
-                raise InvalidRun(
-                    f"{where}.content[{part_index}] has type {kind!r}: only text parts "
-                    "({'type': 'text', 'text': ...}) are supported"
-                )
-            texts.append(part["text"])
-        return "".join(texts)
-    raise InvalidRun(f"{where}.content must be a string or a list of text parts")
+    try:
+        return content_text(message.get("content"))
+    except NotText as err:
+        raise InvalidRun(f"{where}.content{err}") from err
 
 
 def validate_input(value: Any) -> None:
@@ -73,7 +61,7 @@ def validate_input(value: Any) -> None:
 
 def check_plain(text: str, field: str) -> None:
     """Refuse control characters (NUL included) in a user's text, naming the field."""
-    if control := _CONTROL.search(text):
+    if control := CONTROL.search(text):
         raise InvalidRun(
             f"{field} contains the control character U+{ord(control.group()):04X}: send plain text"
         )
