@@ -27,6 +27,5 @@ class State(InputState, total=False):
     memory_operations: list[dict[str, Any]]
     """What write_memory did this turn (for the caller and for audits)."""
     pending_memory_operations: list[dict[str, Any]]
-    """Operations waiting for a human's approval (approve_memory)."""
-    pending_episodes: list[dict[str, Any]]
-    """The turn's episodes, held back with those operations: stored unless one is rejected."""
+    """Operations waiting for a human's approval, shown to the caller; approve_memory writes
+    from the turn's plan in the ledger, never from this copy."""

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from langgraph.store.base import PutOp
+
 from agent.context import ApprovalPolicy
+from agent.memory.browse import InvalidCorrection, check_correction
+from agent.memory.episodes import EPISODE_INDEX
+from agent.memory.ledger import Plan
 from agent.memory.reconcile import MemoryOperation, edited
 
 APPROVE, REJECT = "approve", "reject"
@@ -34,6 +39,20 @@ def request(operations: Sequence[MemoryOperation]) -> dict[str, Any]:
     }
 
 
+def edit_text(operation_id: str, text: Any) -> str:
+    """A human's edit of an operation, checked as a console edit is (ApprovalReplyError if not)."""
+    try:
+        return check_correction(text, f"{operation_id}.edit")
+    except InvalidCorrection as err:
+        raise ApprovalReplyError(str(err)) from err
+
+
+def episode_writes(namespace: tuple[str, ...], plan: Plan) -> list[PutOp]:
+    """The episodes a plan held back, written into `namespace` (the approver's own)."""
+    return [PutOp(namespace, str(e["key"]), dict(e["value"]), index=EPISODE_INDEX)
+            for e in plan.episodes]
+
+
 def decide(operations: Sequence[MemoryOperation], reply: Any) -> list[MemoryOperation]:
     """The operations a human's reply lets through, with their edits applied."""
     if reply in (APPROVE, REJECT):
@@ -53,10 +72,8 @@ def decide(operations: Sequence[MemoryOperation], reply: Any) -> list[MemoryOper
         decision = reply[op.id]
         if decision == APPROVE:
             approved.append(op)
-        elif isinstance(decision, Mapping) and isinstance(decision.get("edit"), str) and (
-            decision["edit"].strip()
-        ):
-            approved.append(edited(op, decision["edit"].strip()))
+        elif isinstance(decision, Mapping) and set(decision) == {"edit"}:
+            approved.append(edited(op, edit_text(op.id, decision["edit"]).strip()))
         elif decision != REJECT:
             raise ApprovalReplyError(
                 f"decision for {op.id} must be 'approve', 'reject' or {{'edit': 'non-empty text'}}"

@@ -17,6 +17,7 @@ from langgraph.store.base import BaseStore, Item, SearchItem
 from agent.context import Context
 from agent.memory.episodes import EPISODE, is_episode
 from agent.memory.injection import is_instruction_or_claim
+from agent.memory.messages import CONTROL
 from agent.memory.reconcile import FORGET_MATCH, is_current
 from agent.memory.retrieval import search_memories
 from agent.memory.schema import matched_words, similarity
@@ -114,15 +115,28 @@ async def current(store: BaseStore, namespace: tuple[str, ...], key: str) -> Ite
     return item
 
 
+def check_correction(text: Any, field: str = "text") -> str:
+    """A person's new text for a memory (console edit, approval edit), or InvalidCorrection why not.
+
+    The same limits as an extracted memory: a non-empty string of plain text within MAX_TEXT,
+    never an instruction to the system or a claim of authority.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidCorrection(f"`{field}` must be a non-empty string")
+    if len(text) > MAX_TEXT:
+        raise InvalidCorrection(f"`{field}` is {len(text)} characters; the most is {MAX_TEXT}")
+    if control := CONTROL.search(text):
+        raise InvalidCorrection(f"`{field}` contains the control character "
+                                f"U+{ord(control.group()):04X}: send plain text")
+    if is_instruction_or_claim(text):
+        raise InvalidCorrection(f"`{field}` reads as an instruction to the system or a claim of "
+                                "authority, which Engram never stores: state a fact instead")
+    return text
+
+
 async def edit(store: BaseStore, namespace: tuple[str, ...], key: str, text: Any) -> Item:
     """Replace a memory's text (scrubbed, re-embedded) and record the old text in its history."""
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidCorrection("`text` must be a non-empty string")
-    if len(text) > MAX_TEXT:
-        raise InvalidCorrection(f"`text` is {len(text)} characters; the most is {MAX_TEXT}")
-    if is_instruction_or_claim(text):
-        raise InvalidCorrection("the text reads as an instruction to the system or a claim of "
-                                "authority, which Engram never stores: state a fact instead")
+    check_correction(text)
     item = await current(store, namespace, key)
     if is_episode(item.value):
         raise InvalidCorrection("an episode is the record of what was said: it cannot be edited "

@@ -4,11 +4,16 @@ A turn is applied at most once. Replaying it later (time travel, a fork that re-
 after a crash) finds it here and writes nothing, even when later turns changed the memories it
 touched: re-adding what a later turn deleted would not be a replay but a new write. The ledger
 lives in the store under its own namespace, outside memory search and outside the HTTP API's reach.
+
+A turn whose operations wait for a human also keeps its *plan* here: the gated operations and
+the turn's episodes, as write_memory planned them. The approval node writes from this plan,
+never from the thread's state, which the thread's owner can rewrite through the server's API.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,28 +22,61 @@ from langgraph.store.base import BaseStore
 from agent.memory.schema import Identity, ledger_namespace
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a turn would write once a human approves: operations and episodes, as planned."""
+
+    operations: list[dict[str, Any]] = field(default_factory=list)
+    """The gated operations (MemoryOperation dumps), scrubbed and checked when planned."""
+    episodes: list[dict[str, Any]] = field(default_factory=list)
+    """The turn's episodes held back with them: `key` and `value` in the owner's namespace."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the ledger holds for one turn."""
+
+    operations: list[dict[str, Any]]
+    """What the turn did (or proposed), as reported to the caller."""
+    plan: Plan | None = None
+    decided: bool = False
+    """Whether a human has answered the plan."""
+
+
 def turn_key(thread_id: str | None, message_id: str) -> str:
     """A turn is its user message within its thread (clients may reuse ids across threads)."""
     return f"{thread_id or '-'}/{message_id}"
 
 
-async def applied_operations(
+async def entry(
     store: BaseStore, identity: Identity, thread_id: str | None, message_id: str | None
-) -> list[dict[str, Any]] | None:
-    """The operations recorded for this turn, or None if it was never applied."""
+) -> Entry | None:
+    """The ledger's entry for this turn, or None if it was never applied."""
     if not message_id:
         return None
     item = await store.aget(ledger_namespace(identity), turn_key(thread_id, message_id))
-    return list(item.value["operations"]) if item else None
+    if item is None:
+        return None
+    plan = item.value.get("plan")
+    return Entry(
+        operations=list(item.value["operations"]),
+        plan=Plan(list(plan["operations"]), list(plan["episodes"])) if plan else None,
+        decided=bool(item.value.get("decided_at")),
+    )
 
 
 async def record(
     store: BaseStore, identity: Identity, thread_id: str | None, message_id: str | None,
-    operations: Sequence[dict[str, Any]],
+    operations: Sequence[dict[str, Any]], plan: Plan | None = None, decided: bool = False,
 ) -> None:
-    """Record what this turn did to the memories."""
+    """Record what this turn did to the memories (and the plan a human is asked about)."""
     if not message_id:
         return
-    value = {"operations": list(operations), "recorded_at": datetime.now(UTC).isoformat()}
+    now = datetime.now(UTC).isoformat()
+    value: dict[str, Any] = {"operations": list(operations), "recorded_at": now}
+    if plan is not None:
+        value["plan"] = {"operations": plan.operations, "episodes": plan.episodes}
+    if decided:
+        value["decided_at"] = now
     await store.aput(ledger_namespace(identity), turn_key(thread_id, message_id), value,
                      index=False)

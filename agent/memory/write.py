@@ -50,11 +50,10 @@ class Written:
 
     applied: list[MemoryOperation] = field(default_factory=list)
     gated: list[MemoryOperation] = field(default_factory=list)
-    deferred_episodes: list[PutOp] = field(default_factory=list)
-    """The turns' episodes, held back with the gated operations (write them once approved)."""
+    """Operations waiting for a human: recorded with their turn's episodes as the ledger's plan."""
     episodes: int = 0
     turns: int = 0
-    replayed: list[list[dict[str, Any]]] = field(default_factory=list)
+    replayed: list[ledger.Entry] = field(default_factory=list)
     """For each turn that was already in the ledger: what it recorded then."""
 
 
@@ -105,8 +104,7 @@ async def write_turns(
     """
     namespace = memory_namespace(identity)
     recorded = await asyncio.gather(*(
-        ledger.applied_operations(store, identity, t.source.thread_id, t.user.message_id)
-        for t in turns))
+        ledger.entry(store, identity, t.source.thread_id, t.user.message_id) for t in turns))
     written = Written(replayed=[done for done in recorded if done is not None])
     fresh = [turn for turn, done in zip(turns, recorded, strict=True) if done is None]
     if not fresh:
@@ -114,6 +112,7 @@ async def write_turns(
     # Scrub before extraction: no rule, subject, key or model call sees a secret of the turn.
     extracted = await asyncio.gather(*(_extract(extract, t.user.text) for t in fresh))
     per_turn: list[list[dict[str, Any]]] = [[] for _ in fresh]
+    gated_per_turn: list[list[MemoryOperation]] = [[] for _ in fresh]
     applying: Awaitable[None] | None = None
     for index, candidates in enumerate(extracted):
         if not candidates:
@@ -125,20 +124,25 @@ async def write_turns(
         applied = [op for op in operations if op not in gated]
         written.applied += applied
         written.gated += gated
+        gated_per_turn[index] = gated
         per_turn[index] = report(applied, "applied") + report(gated, "pending approval")
         applying = reconcile.apply(store, namespace, applied, fresh[index].source)
-    episodes = [put for turn in fresh
-                for put in episode_puts(namespace, (turn.user, *turn.answers), turn.said_at,
-                                        turn.source)]
-    if written.gated:
-        # What a human may still refuse must not reach memory through the turn's own words.
-        written.deferred_episodes, episodes = episodes, []
+    episodes = [episode_puts(namespace, (turn.user, *turn.answers), turn.said_at, turn.source)
+                for turn in fresh]
+    # What a human may still refuse must not reach memory through the turn's own words: a turn
+    # with gated operations keeps its episodes in its plan, written once they are approved.
+    plans = [ledger.Plan([op.model_dump(mode="json") for op in gated],
+                         [{"key": put.key, "value": put.value} for put in puts])
+             if gated else None
+             for gated, puts in zip(gated_per_turn, episodes, strict=True)]
+    now = [put for puts, plan in zip(episodes, plans, strict=True) if plan is None
+           for put in puts]
     # The last facts and every episode in one gather: the store sends them as one batch, with
     # one embedding call.
-    await asyncio.gather(applying or asyncio.sleep(0), put_episodes(store, episodes))
+    await asyncio.gather(applying or asyncio.sleep(0), put_episodes(store, now))
     # The ledger last: a turn counts as applied only once everything it wrote is stored.
     await asyncio.gather(*(
-        ledger.record(store, identity, turn.source.thread_id, turn.user.message_id, done)
-        for turn, done in zip(fresh, per_turn, strict=True)))
-    written.episodes, written.turns = len(episodes), len(fresh)
+        ledger.record(store, identity, turn.source.thread_id, turn.user.message_id, done, plan)
+        for turn, done, plan in zip(fresh, per_turn, plans, strict=True)))
+    written.episodes, written.turns = len(now), len(fresh)
     return written

@@ -15,7 +15,6 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.runtime import Runtime
-from langgraph.store.base import PutOp
 from langgraph.types import interrupt
 
 from agent.context import Context, context_of
@@ -40,14 +39,18 @@ def _source(state: State, runtime: Runtime[Context]) -> Source:
                   message_id=message.id if message else None)
 
 
+def turn_message_id(message: HumanMessage) -> str:
+    """The id a turn is recorded under: the server gives every message one; else its text names it."""
+    return message.id or str(uuid.uuid5(uuid.NAMESPACE_OID, message.text))
+
+
 def _turn(state: State, runtime: Runtime[Context], message: HumanMessage) -> Turn:
     """The latest user message and the assistant's answers after it."""
     after = state["messages"][state["messages"].index(message) + 1:]
     answers = tuple(Utterance("assistant", m.text, m.id) for m in after
                     if isinstance(m, AIMessage) and m.id and m.text.strip())
     source = _source(state, runtime)
-    # The server gives every message an id; a direct call may not: the text then names it.
-    message_id = message.id or str(uuid.uuid5(uuid.NAMESPACE_OID, message.text))
+    message_id = turn_message_id(message)
     return Turn(source=source.model_copy(update={"message_id": message_id}),
                 said_at=datetime.now(UTC), user=Utterance("user", message.text, message_id),
                 answers=answers)
@@ -83,9 +86,7 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
                                 extractor(context_of(runtime).model, state.get("memories", [])),
                                 gate=lambda op: approval.needs_approval(policy, op))
     if written.replayed:
-        replayed = [{**op, "action": "noop", "reason": "this turn was already applied",
-                     "status": "replayed"} for op in written.replayed[0]]
-        return {"memory_operations": replayed, "pending_memory_operations": []}
+        return _replayed(written.replayed[0])
     applied = report(written.applied, "applied")
     _observe([*written.applied, *written.gated], applied + report(written.gated, "pending approval"),
              identity, thread_id, run_id)
@@ -94,33 +95,51 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
     return {
         "memory_operations": applied,
         "pending_memory_operations": [op.model_dump(mode="json") for op in written.gated],
-        "pending_episodes": [{"namespace": list(put.namespace), "key": put.key,
-                              "value": put.value, "index": put.index}
-                             for put in written.deferred_episodes],
     }
+
+
+def _replayed(entry: ledger.Entry) -> dict[str, Any]:
+    """A turn already in the ledger: nothing new is written; a plan still unanswered is asked again.
+
+    A run that planned the gate and then died before its checkpoint comes back here on retry:
+    its operations wait for the human as they would have.
+    """
+    if entry.plan is not None and not entry.decided:
+        done = [op for op in entry.operations if op.get("status") != "pending approval"]
+        return {"memory_operations": done, "pending_memory_operations": entry.plan.operations}
+    replayed = [{**op, "action": "noop", "reason": "this turn was already applied",
+                 "status": "replayed"} for op in entry.operations]
+    return {"memory_operations": replayed, "pending_memory_operations": []}
 
 
 @timed_node
 async def approve_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Ask a human about the gated operations, then write what they let through."""
-    pending = [MemoryOperation.model_validate(op)
-               for op in state.get("pending_memory_operations", [])]
-    approved = approval.decide(pending, interrupt(approval.request(pending)))
+    """Ask a human about the turn's gated operations, then write what they let through.
+
+    What is asked and written comes from the turn's plan in the ledger, in the caller's own
+    namespace, never from the thread's state: a thread's owner can rewrite its state.
+    """
     store, identity = require_store(runtime), identity_of(runtime)
+    thread_id, _ = thread_and_run(runtime)
+    message = last_user_message(state["messages"])
+    message_id = turn_message_id(message) if message else None
+    entry = await ledger.entry(store, identity, thread_id, message_id)
+    if entry is None or entry.plan is None:
+        return {"pending_memory_operations": []}  # this turn asked nobody anything
+    pending = [MemoryOperation.model_validate(op) for op in entry.plan.operations]
+    approved = approval.decide(pending, interrupt(approval.request(pending)))
     chosen = {op.id for op in approved}
     rejected = [op for op in pending if op.id not in chosen]
+    namespace = memory_namespace(identity)
     # The turn's episodes are kept only when nothing in it was refused.
-    episodes = [] if rejected else [
-        PutOp(tuple(e["namespace"]), e["key"], e["value"], index=e["index"])
-        for e in state.get("pending_episodes", [])]
+    episodes = [] if rejected else approval.episode_writes(namespace, entry.plan)
     await asyncio.gather(
-        reconcile.apply(store, memory_namespace(identity), approved, _source(state, runtime)),
+        reconcile.apply(store, namespace, approved, _source(state, runtime)),
         put_episodes(store, episodes))
     decided = report(approved, "applied") + report(rejected, "rejected")
     metrics.record_operations(decided)
-    operations = [*state.get("memory_operations", []), *decided]
-    message = last_user_message(state["messages"])
-    thread_id, _ = thread_and_run(runtime)
-    await ledger.record(store, identity, thread_id, message.id if message else None, operations)
-    return {"memory_operations": operations, "pending_memory_operations": [],
-            "pending_episodes": []}
+    operations = [*(op for op in entry.operations if op.get("status") != "pending approval"),
+                  *decided]
+    await ledger.record(store, identity, thread_id, message_id, operations, entry.plan,
+                        decided=True)
+    return {"memory_operations": operations, "pending_memory_operations": []}

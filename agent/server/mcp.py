@@ -29,9 +29,10 @@ from starlette.responses import JSONResponse
 
 from agent.context import ApprovalPolicy
 from agent.context import Context as RunContext
-from agent.memory import approval, browse
+from agent.memory import approval, browse, ledger
 from agent.memory.reconcile import MemoryOperation
 from agent.memory.schema import Identity, memory_namespace, shared_namespace
+from agent.memory.write import report
 from agent.server.common import caller_of, server_store
 from agent.server.validation import InvalidRun, check_plain
 
@@ -86,16 +87,24 @@ def _message(text: str) -> dict[str, str]:
 
 
 async def _write_in_thread(
-    request: Request, values: dict[str, Any], after: str
+    request: Request, message: dict[str, str], gated: tuple[Identity, MemoryOperation] | None = None
 ) -> tuple[str, dict[str, Any], bool]:
-    """Run the graph's write path in a new thread of the caller's, as if node `after` had run.
+    """Run the graph's write path for `message` in a new thread of the caller's.
 
-    Returns the thread, its values, and whether it waits at the approval gate.
+    With `gated` (the caller and an operation), the turn is recorded in the ledger as one that
+    waits for approval (server-side, where the thread's owner cannot rewrite it), so write_memory
+    hands it to the approval gate instead of learning from the message. Returns the thread, its
+    values, and whether it waits.
     """
     async with _as_caller(request) as client:
         thread = await client.threads.create(metadata={"source": "mcp"}, graph_id=GRAPH)
         thread_id = thread["thread_id"]
-        await client.threads.update_state(thread_id, values, as_node=after)
+        if gated is not None:
+            identity, operation = gated
+            await ledger.record(await server_store(), identity, thread_id, message["id"],
+                                report([operation], "pending approval"),
+                                ledger.Plan(operations=[operation.model_dump(mode="json")]))
+        await client.threads.update_state(thread_id, {"messages": [message]}, as_node="agent")
         await client.runs.wait(thread_id, GRAPH, input=None,
                                context={"approval": approval_policy()})
         state = await client.threads.get_state(thread_id)
@@ -145,8 +154,7 @@ async def remember(
         check_plain(text, "text")
     except InvalidRun as err:
         raise ToolError(str(err)) from err
-    thread_id, values, waiting = await _write_in_thread(
-        _request(ctx), {"messages": [_message(text)]}, after="agent")
+    thread_id, values, waiting = await _write_in_thread(_request(ctx), _message(text))
     operations = values.get("memory_operations", [])
     return {
         "thread_id": thread_id,
@@ -187,10 +195,7 @@ async def forget(
     # The policy gates deletions: the request waits at the approval gate of a thread of its own,
     # where a turn's gated deletion would wait.
     thread_id, values, waiting = await _write_in_thread(
-        _request(ctx),
-        {"messages": [_message(f"Forget: {text if text is not None else said}")],
-         "pending_memory_operations": [operation.model_dump(mode="json")]},
-        after="write_memory")
+        _request(ctx), _message("Forget a memory (through MCP)."), (identity, operation))
     return {"thread_id": thread_id, "status": "awaiting approval" if waiting else "done",
             "awaiting_approval": values.get("pending_memory_operations") or []}
 

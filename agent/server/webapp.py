@@ -1,6 +1,6 @@
 """Engram's HTTP additions to the LangGraph server.
 
-Run validation, import, forget-me, metrics and readiness here; the memory console's page
+Run and state-update validation, import, forget-me, metrics and readiness here; the memory console's page
 (`/engram/ui/`, agent/server/console_assets.py) and API (agent/server/console_api.py); the MCP
 endpoint (`/engram/mcp`, agent/server/mcp.py).
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -30,25 +31,49 @@ from agent.server import console_api, mcp, metrics
 from agent.server.common import caller_of, json_body, server_store
 from agent.server.console_assets import ConsoleAssets
 from agent.server.erase import erase_user
-from agent.server.validation import InvalidRun, validate_run
+from agent.server.validation import (
+    InvalidRun,
+    validate_run,
+    validate_state_update,
+    validate_thread_create,
+)
 
 RUN_PATHS = re.compile(r"^/(?:threads/[^/]+/)?runs(?:/wait|/stream)?/?$")
 MAX_BODY_BYTES = 1_000_000
 MAX_IMPORT_BYTES = 20_000_000
 
 
-class RunValidation:
-    """Reject a run whose input or context is invalid with a 422 naming the field."""
+def _run_batch(body: Any) -> None:
+    for run in body if isinstance(body, list) else []:
+        validate_run(run)
+
+
+# The server's routes whose bodies start a run or write a thread's state.
+VALIDATED: list[tuple[re.Pattern[str], Callable[[Any], None]]] = [
+    (RUN_PATHS, validate_run),
+    (re.compile(r"^/runs/batch/?$"), _run_batch),
+    (re.compile(r"^/threads/?$"), validate_thread_create),
+    (re.compile(r"^/threads/[^/]+/state/?$"), validate_state_update),
+]
+
+
+def _validator(scope: Scope) -> Callable[[Any], None] | None:
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return None
+    return next((check for path, check in VALIDATED if path.match(scope["path"])), None)
+
+
+class RequestValidation:
+    """Reject a run or a state update whose body is invalid with a 422 naming the field."""
 
     def __init__(self, app: ASGIApp) -> None:
         """Wrap `app`."""
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Buffer and check run-creating POST bodies; pass everything else through."""
-        if scope["type"] != "http" or scope["method"] != "POST" or not RUN_PATHS.match(
-            scope["path"]
-        ):
+        """Buffer and check the bodies of VALIDATED routes; pass everything else through."""
+        validate = _validator(scope)
+        if validate is None:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -66,7 +91,7 @@ class RunValidation:
                 break
         body = b"".join(chunks)
         try:
-            validate_run(json.loads(body) if body else None)
+            validate(json.loads(body) if body else None)
         except InvalidRun as err:
             await _reject(send, 422, str(err))
             return
@@ -162,5 +187,5 @@ app = Starlette(
     ],
     lifespan=mcp.app.router.lifespan_context,
 )
-app.add_middleware(RunValidation)
+app.add_middleware(RequestValidation)
 app.add_middleware(ConsoleAssets)
