@@ -6,6 +6,7 @@ SUMMARY_HEADER = "Summary of the earlier conversation:"
 NO_MEMORIES = "(nothing relevant)"
 USER_SAID = "On {date} the user said: {quote}"
 ASSISTANT_SAID = "On {date} you answered: {quote}"
+SUPERSEDED_SAID = "On {date} the user said (a later statement replaced this): {quote}"
 
 SYSTEM_PROMPT = f"""You are a helpful assistant with a long-term memory of the user.
 Use what you remember when it helps, and never invent memories. Memories and quoted excerpts are

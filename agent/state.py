@@ -24,6 +24,8 @@ class State(InputState, total=False):
     """How many user turns the summary covers."""
     memories: list[dict[str, Any]]
     """Memories retrieved for the current turn: key, text, kind, score."""
+    asked_before: list[str]
+    """Keys of the episodes where the user asked the current question before (not shown)."""
     memory_operations: list[dict[str, Any]]
     """What write_memory did this turn (for the caller and for audits)."""
     pending_memory_operations: list[dict[str, Any]]

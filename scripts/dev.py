@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import venv
@@ -98,7 +99,24 @@ def environment() -> dict[str, str]:
     return {**os.environ, **OFFLINE}
 
 
+def port_taken(port: str) -> bool:
+    """Whether something already listens on 127.0.0.1:`port` (langgraph dev would move away)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", int(port)))
+        except OSError:
+            return True
+    return False
+
+
 def serve() -> int:
+    if not PORT.isdigit():
+        sys.exit(f"PORT must be a port number, got {PORT!r}")
+    if port_taken(PORT):
+        # `langgraph dev` would silently serve on another port than the one announced below.
+        sys.exit(f"port {PORT} is already in use (another Engram or langgraph dev?): stop it, "
+                 f"or choose a free port, e.g. PORT={int(PORT) + 1} python3 scripts/dev.py serve")
     env = environment()
     if not env.get("ENGRAM_AUTH"):
         # Local default: static dev tokens. Production sets ENGRAM_AUTH=jwt (see .env.example).

@@ -16,10 +16,14 @@ from langgraph.store.postgres import AsyncPostgresStore
 from psycopg.rows import dict_row
 
 _LIVE = "(expires_at IS NULL OR expires_at > NOW())"
+_OPENING_CHARS = 80
 
 _THREADS = f"""
 SELECT value->'source'->>'thread_id' AS thread_id, count(*) AS episodes,
-       min(value->>'said_at') AS first_said_at, max(value->>'said_at') AS last_said_at
+       min(value->>'said_at') AS first_said_at, max(value->>'said_at') AS last_said_at,
+       -- What tells threads apart at a glance: how the user opened it.
+       (array_agg(left(value->>'text', {_OPENING_CHARS}) ORDER BY value->>'said_at', key)
+        FILTER (WHERE value->>'role' = 'user'))[1] AS opening
 FROM store
 WHERE prefix = %s AND value->>'kind' = 'episode' AND {_LIVE}
 GROUP BY 1
@@ -50,7 +54,10 @@ def _postgres(store: BaseStore) -> AsyncPostgresStore:
 async def threads(
     store: BaseStore, namespace: tuple[str, ...], limit: int
 ) -> list[dict[str, Any]]:
-    """The threads with episodes in `namespace`, most recently spoken in first, with counts."""
+    """The threads with episodes in `namespace`, most recently spoken in first.
+
+    Each with its episode count, first and last dates, and its opening user message (cut).
+    """
     async with _ainternal.get_connection(_postgres(store).conn) as conn, conn.cursor(
         row_factory=dict_row
     ) as cursor:

@@ -67,6 +67,8 @@ RECENCY_HALF_LIFE_DAYS = 60.0
 KIND_BONUS = {"feedback": 0.08, "procedural": 0.06, "preference": 0.03, "summary": -0.05}
 """Nudges beyond relevance: what the user corrected or asked for over incidental facts."""
 TEXT_SEARCH_CONFIG = "english"
+SUPERSEDED_PENALTY = 0.3
+"""Taken off the score of what a later statement replaced (relevance is at most about 1)."""
 
 _KIND_CASE = "CASE store.value->>'kind' " + " ".join(
     f"WHEN '{kind}' THEN {bonus}" for kind, bonus in KIND_BONUS.items()) + " ELSE 0 END"
@@ -151,7 +153,10 @@ SELECT store.prefix, store.key,
         THEN least(greatest((store.value->>'importance')::float, 0), 1) ELSE 0.5 END
     + {recency_weight} * exp(-ln(2) * extract(epoch FROM now() - store.updated_at)
         / ({half_life_days} * 86400))
-    + {kind_case} AS score
+    + {kind_case}
+    -- What a later statement replaced (a superseded text, an episode that stated it) ranks
+    -- below what is current.
+    - {superseded_penalty} * (store.value ? 'superseded_by')::int AS score
 FROM fused JOIN store ON store.prefix = fused.prefix AND store.key = fused.key
 WHERE TRUE {expiry}
 ORDER BY score DESC
@@ -233,7 +238,7 @@ class MemoryStore(AsyncPostgresStore):
             k1=BM25_K1, b=BM25_B, one_minus_b=1 - BM25_B, dense_weight=1 - LEXICAL_WEIGHT,
             lexical_weight=LEXICAL_WEIGHT, importance_weight=IMPORTANCE_WEIGHT,
             recency_weight=RECENCY_WEIGHT, half_life_days=RECENCY_HALF_LIFE_DAYS,
-            kind_case=_KIND_CASE,
+            kind_case=_KIND_CASE, superseded_penalty=SUPERSEDED_PENALTY,
         )
         # Parameters in the order they appear; the vector (PLACEHOLDER) is filled in after
         # embedding, where the library replaces it.

@@ -18,7 +18,7 @@ from agent.context import Context
 from agent.memory.episodes import EPISODE, is_episode
 from agent.memory.injection import is_instruction_or_claim
 from agent.memory.messages import CONTROL
-from agent.memory.reconcile import FORGET_MATCH, is_current
+from agent.memory.reconcile import FORGET_MATCH, forget, is_current
 from agent.memory.retrieval import search_memories
 from agent.memory.schema import matched_words, similarity
 from agent.memory.scrub import masked_counts, scrub
@@ -156,11 +156,15 @@ async def edit(store: BaseStore, namespace: tuple[str, ...], key: str, text: Any
 
 
 async def delete(store: BaseStore, namespace: tuple[str, ...], key: str) -> list[str]:
-    """Delete a memory and the superseded texts it kept; return the keys deleted."""
+    """Delete a memory, the superseded texts it kept and the episodes that state them.
+
+    An episode is deleted on its own. Returns the keys deleted (see reconcile.forget).
+    """
     item = await current(store, namespace, key)
-    keys = [key, *(old.key for old in await history_of(store, namespace, item))]
-    await asyncio.gather(*(store.adelete(namespace, k) for k in keys))
-    return keys
+    if is_episode(item.value):  # one message of the record, on its own
+        await store.adelete(namespace, key)
+        return [key]
+    return await forget(store, namespace, item)
 
 
 async def matching(store: BaseStore, namespace: tuple[str, ...], text: str) -> Item:

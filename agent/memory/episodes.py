@@ -12,6 +12,7 @@ an order of magnitude more than the question, for no better recall on public con
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +40,15 @@ class Utterance:
     role: Role
     text: str
     message_id: str
+    episode_id: str | None = None
+    """What keys its episode within the thread (default: the message id). A live turn's is
+    derived from its place in the thread and its words, so a retried run whose messages came
+    back with new ids lands on the same episodes."""
+
+    @property
+    def key_id(self) -> str:
+        """The id its episode is keyed by."""
+        return self.episode_id or self.message_id
 
 
 class EpisodeValue(BaseModel):
@@ -58,6 +68,13 @@ class EpisodeValue(BaseModel):
 def episode_key(namespace: tuple[str, ...], thread_id: str | None, message_id: str) -> str:
     """One key per message of a thread, so a replay, fork or retry rewrites nothing new."""
     return memory_key(namespace, EPISODE, f"{thread_id or '-'}/{message_id}")
+
+
+def turn_episode_ids(ordinal: int, user_text: str, answers: int) -> tuple[str, list[str]]:
+    """Episode ids of a live turn: its place in the thread and the user's words, then each answer."""
+    digest = hashlib.sha256(" ".join(user_text.split()).encode()).hexdigest()[:16]
+    user = f"turn-{ordinal}-{digest}"
+    return user, [f"{user}-answer-{index}" for index in range(answers)]
 
 
 def gist(text: str) -> str:
@@ -85,7 +102,7 @@ def episode_puts(
             source=source.model_copy(update={"message_id": utterance.message_id}),
             scrubbed=dict(scrubbed.counts),
         )
-        puts.append(PutOp(namespace, episode_key(namespace, source.thread_id, utterance.message_id),
+        puts.append(PutOp(namespace, episode_key(namespace, source.thread_id, utterance.key_id),
                           value.model_dump(mode="json", exclude_none=True), index=EPISODE_INDEX))
     return puts
 

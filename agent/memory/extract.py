@@ -63,7 +63,8 @@ def _choice(match: re.Match[str]) -> str:
 RULES: tuple[Rule, ...] = (
     _rule(r"\b(?:my name is|call me|i go by)\s+(?P<v>[\w' -]{1,60}?)" + _CLAUSE_END,
           "fact", lambda m: "name", lambda m: f"The user's name is {_v(m)}.", 0.9),
-    _rule(r"\bi(?: now)? (?:live|am living|am based|'m based|reside) in\s+(?P<v>[^.!?;,]{1,80})",
+    _rule(r"\bi(?: now)?(?: (?:live|am living|am based|reside)|'m (?:now )?(?:based|living)) in\s+"
+          r"(?P<v>[^.!?;,]{1,80})",
           "fact", lambda m: "home location", lambda m: f"The user lives in {_v(m)}.", 0.8),
     _rule(r"\bi(?: have|'ve| just| recently)* moved to\s+(?P<v>[^.!?;,]{1,80}?)"
           r"(?:\s+(?:last|this|in|a)\b.*)?[.!?;]*$",

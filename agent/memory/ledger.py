@@ -30,6 +30,8 @@ class Plan:
     """The gated operations (MemoryOperation dumps), scrubbed and checked when planned."""
     episodes: list[dict[str, Any]] = field(default_factory=list)
     """The turn's episodes held back with them: `key` and `value` in the owner's namespace."""
+    stated_in: str | None = None
+    """Key of the turn's user episode, which the memories it writes link to."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,8 @@ async def entry(
     plan = item.value.get("plan")
     return Entry(
         operations=list(item.value["operations"]),
-        plan=Plan(list(plan["operations"]), list(plan["episodes"])) if plan else None,
+        plan=Plan(list(plan["operations"]), list(plan["episodes"]), plan.get("stated_in"))
+        if plan else None,
         decided=bool(item.value.get("decided_at")),
     )
 
@@ -75,7 +78,8 @@ async def record(
     now = datetime.now(UTC).isoformat()
     value: dict[str, Any] = {"operations": list(operations), "recorded_at": now}
     if plan is not None:
-        value["plan"] = {"operations": plan.operations, "episodes": plan.episodes}
+        value["plan"] = {"operations": plan.operations, "episodes": plan.episodes,
+                         "stated_in": plan.stated_in}
     if decided:
         value["decided_at"] = now
     await store.aput(ledger_namespace(identity), turn_key(thread_id, message_id), value,

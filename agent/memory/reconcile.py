@@ -25,6 +25,7 @@ from langgraph.store.base import BaseStore, Item, SearchItem
 from pydantic import BaseModel, ConfigDict
 
 from agent.memory.episodes import is_episode
+from agent.memory.evidence import marker_words, stating_episodes
 from agent.memory.injection import is_instruction_or_claim
 from agent.memory.schema import (
     MemoryCandidate,
@@ -34,7 +35,7 @@ from agent.memory.schema import (
     normalise,
     similarity,
 )
-from agent.memory.scrub import masked_counts, scrub
+from agent.memory.scrub import masked_counts, only_placeholders, scrub
 
 Action = Literal["add", "update", "supersede", "delete", "noop"]
 
@@ -120,6 +121,8 @@ def _decide(
     current = [item for item in near if is_current(item)]
     if is_instruction_or_claim(candidate.text) or is_instruction_or_claim(candidate.subject):
         return "noop", None, "reads as an instruction to the system or a claim of authority"
+    if not candidate.forget and only_placeholders(candidate.text):
+        return "noop", None, "states nothing but masked values (secrets are never remembered)"
     if candidate.forget:
         target = existing or next(
             (item for item in current if similarity(item) >= FORGET_MATCH), None
@@ -211,16 +214,19 @@ async def apply(
     namespace: tuple[str, ...],
     operations: Sequence[MemoryOperation],
     source: Source,
+    stated_in: str | None = None,
 ) -> None:
     """Write the plan. No-ops touch nothing; applying the same plan twice changes nothing more.
 
-    Updates and supersessions read their item again: between planning and applying a human may
-    have taken hours to approve.
+    `stated_in` is the key of the user episode of the turn: a memory it adds, updates or states
+    again links to it (`said_in`). A supersession dates the episodes that stated the old value;
+    a deletion removes them (agent/memory/evidence.py). Updates and supersessions read their
+    item again: between planning and applying a human may have taken hours to approve.
     """
-    changing = [op for op in operations if op.action in ("update", "supersede", "delete")]
+    touched = [op for op in operations if op.action != "noop" or op.reason in RESTATED]
     current = dict(zip(
-        (op.key for op in changing),
-        await asyncio.gather(*(store.aget(namespace, op.key) for op in changing)),
+        (op.key for op in touched),
+        await asyncio.gather(*(store.aget(namespace, op.key) for op in touched)),
         strict=True,
     ))
     now = datetime.now(UTC).isoformat()
@@ -228,25 +234,70 @@ async def apply(
     for op in operations:
         existing = current.get(op.key)
         if op.action == "delete":
-            # Forgetting a memory forgets what it said before, too (its superseded texts).
-            superseded = existing.value.get("supersedes", []) if existing is not None else []
-            writes += [store.adelete(namespace, key) for key in (op.key, *superseded)]
+            if existing is not None:
+                writes.append(forget(store, namespace, existing))
             continue
-        if op.action == "noop" or (
-            existing is not None and normalise(str(existing.value.get("text", ""))) == normalise(op.text)
+        if op.action == "noop":
+            if existing is not None and op.reason in RESTATED and stated_in and (
+                stated_in not in existing.value.get("said_in", [])
+            ):  # stated again: link the turn, so forgetting the memory forgets it too
+                writes.append(store.aput(namespace, op.key, {
+                    **existing.value, "said_in": [*existing.value.get("said_in", []), stated_in]},
+                    index=False))
+            continue
+        if existing is not None and normalise(str(existing.value.get("text", ""))) == normalise(
+            op.text
         ):
             continue
         previous = existing.value if existing is not None else None
+        said_in = [*(previous or {}).get("said_in", []), *([stated_in] if stated_in else [])]
         if op.action == "supersede" and previous is not None:
             old_key = history_key(namespace, op.key, str(previous.get("text", "")))
             writes.append(store.aput(namespace, old_key, {
                 **previous, "invalid_at": now, "superseded_by": op.key,
             }))
+            writes.append(_date_episodes(store, namespace, previous, op, now))
             previous = {**previous, "supersedes": [*previous.get("supersedes", []), old_key]}
-        writes.append(store.aput(namespace, op.key, _value(op, previous, source, now)))
+            said_in = [stated_in] if stated_in else []
+        value = _value(op, previous, source, now)
+        writes.append(store.aput(namespace, op.key, {**value, "said_in": said_in}))
     await asyncio.gather(*writes)
 
 
+RESTATED = ("already stored", "already stored in other words")
+"""The reasons of a no-op whose turn stated a stored memory again."""
+
+
+async def _date_episodes(
+    store: BaseStore, namespace: tuple[str, ...], previous: dict[str, Any],
+    op: MemoryOperation, now: str,
+) -> None:
+    """Mark the episodes that stated a superseded value: dated history, ranked below the new one."""
+    episodes = await stating_episodes(store, namespace, [previous],
+                                      unless=marker_words(op.text, op.subject))
+    await asyncio.gather(*(
+        store.aput(namespace, item.key, {**_stored(item), "superseded_by": op.key,
+                                         "superseded_at": now}, index=False)
+        for item in episodes if not item.value.get("superseded_by")))
+
+
+async def forget(store: BaseStore, namespace: tuple[str, ...], memory: Item) -> list[str]:
+    """Delete a memory, the texts it superseded, and every episode that states any of them.
+
+    Returns the keys deleted.
+    """
+    history = await asyncio.gather(*(store.aget(namespace, str(key))
+                                     for key in memory.value.get("supersedes", [])))
+    said = [memory.value, *(old.value for old in history if old is not None)]
+    episodes = await stating_episodes(store, namespace, said)
+    keys = list(dict.fromkeys([memory.key, *(old.key for old in history if old is not None),
+                               *(item.key for item in episodes)]))
+    await asyncio.gather(*(store.adelete(namespace, key) for key in keys))
+    return keys
+
+
+def _stored(item: Item) -> dict[str, Any]:
+    return {k: v for k, v in item.value.items() if k != "_match"}
 def _value(
     op: MemoryOperation, existing: dict[str, Any] | None, source: Source, now: str
 ) -> dict[str, Any]:

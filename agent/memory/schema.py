@@ -124,6 +124,8 @@ class MemoryValue(BaseModel):
     """Earlier texts of this memory, oldest first, with when and why they were replaced."""
     supersedes: list[str] = Field(default_factory=list)
     """Keys of the contradicted memories this one replaced (kept as history items)."""
+    said_in: list[str] = Field(default_factory=list)
+    """Keys of the user episodes that stated it (agent/memory/evidence.py)."""
     invalid_at: str | None = None
     """When a later statement contradicted this memory; set only on history items."""
     superseded_by: str | None = None

@@ -169,6 +169,26 @@ def masked_counts(text: str) -> dict[str, int]:
     return dict(Counter(_PLACEHOLDER.findall(text)))
 
 
+_FRAME_END = re.compile(
+    r"(?:^|\b(?:is|are|was|were|be|at|to|of|for|as|called|named|reads|equals)|[:=])\W*$",
+    re.IGNORECASE)
+
+
+def only_placeholders(text: str) -> bool:
+    """Whether what a statement says is nothing but masked values ("My key is [api_key].").
+
+    With its placeholders taken out, such a statement is empty or ends on its frame (a copula,
+    a preposition, a colon): what it stated was the secret itself.
+    """
+    if not _PLACEHOLDER.search(text):
+        return False
+    clauses = re.split(r"[.;!?]+\s*|,\s+(?:and|but)\s+", text)
+    masked = [clause for clause in clauses if _PLACEHOLDER.search(clause)]
+    return all(_FRAME_END.search(_PLACEHOLDER.sub("", clause).strip(" ,'\"()"))
+               for clause in masked) and not any(
+        clause.strip() and not _PLACEHOLDER.search(clause) for clause in clauses)
+
+
 def scrub_value(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
     """A copy of a JSON value with every string in it scrubbed, and the counts."""
     counts: Counter[str] = Counter()

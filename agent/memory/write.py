@@ -20,7 +20,7 @@ from langgraph.store.base import BaseStore, PutOp
 
 from agent import models
 from agent.memory import ledger, reconcile
-from agent.memory.episodes import Utterance, episode_puts
+from agent.memory.episodes import Utterance, episode_key, episode_puts
 from agent.memory.extract import extract_candidates
 from agent.memory.extract_llm import llm_candidates
 from agent.memory.reconcile import MemoryOperation
@@ -42,6 +42,8 @@ class Turn:
     said_at: datetime
     user: Utterance
     answers: tuple[Utterance, ...] = ()
+    asked_before: bool = False
+    """The user's message is a question asked before: its episode is not kept again."""
 
 
 @dataclass
@@ -126,15 +128,21 @@ async def write_turns(
         written.gated += gated
         gated_per_turn[index] = gated
         per_turn[index] = report(applied, "applied") + report(gated, "pending approval")
-        applying = reconcile.apply(store, namespace, applied, fresh[index].source)
-    episodes = [episode_puts(namespace, (turn.user, *turn.answers), turn.said_at, turn.source)
-                for turn in fresh]
+        turn = fresh[index]
+        applying = reconcile.apply(store, namespace, applied, turn.source,
+                                   episode_key(namespace, turn.source.thread_id, turn.user.key_id))
+    # A turn that asks to forget keeps no episode: the request would restate what it forgets.
+    episodes = [[] if any(c.forget for c in candidates) else episode_puts(
+                    namespace, (*(() if turn.asked_before else (turn.user,)), *turn.answers),
+                    turn.said_at, turn.source)
+                for turn, candidates in zip(fresh, extracted, strict=True)]
     # What a human may still refuse must not reach memory through the turn's own words: a turn
     # with gated operations keeps its episodes in its plan, written once they are approved.
     plans = [ledger.Plan([op.model_dump(mode="json") for op in gated],
-                         [{"key": put.key, "value": put.value} for put in puts])
+                         [{"key": put.key, "value": put.value} for put in puts],
+                         episode_key(namespace, turn.source.thread_id, turn.user.key_id))
              if gated else None
-             for gated, puts in zip(gated_per_turn, episodes, strict=True)]
+             for gated, puts, turn in zip(gated_per_turn, episodes, fresh, strict=True)]
     now = [put for puts, plan in zip(episodes, plans, strict=True) if plan is None
            for put in puts]
     # The last facts and every episode in one gather: the store sends them as one batch, with

@@ -13,7 +13,8 @@ from langgraph.runtime import Runtime
 from agent import models
 from agent.context import Context, context_of
 from agent.memory.episodes import is_episode
-from agent.prompts import ASSISTANT_SAID, NO_MEMORIES, SYSTEM_PROMPT, USER_SAID
+from agent.memory.restatement import embedder_of, novel_part
+from agent.prompts import ASSISTANT_SAID, NO_MEMORIES, SUPERSEDED_SAID, SYSTEM_PROMPT, USER_SAID
 from agent.server.metrics import timed_node
 from agent.state import State
 
@@ -33,33 +34,53 @@ def quoted(memory: dict[str, Any]) -> str:
         date = f"{moment.day} {moment:%B %Y}"
     except ValueError:
         date = "an earlier day"
-    template = ASSISTANT_SAID if memory.get("role") == "assistant" else USER_SAID
+    template = (SUPERSEDED_SAID if memory.get("superseded_by")
+                else ASSISTANT_SAID if memory.get("role") == "assistant" else USER_SAID)
     return template.format(date=date, quote=json.dumps(text, ensure_ascii=False))
+
+
+def shown_lines(memories: list[dict[str, Any]], budget: int) -> tuple[list[str], list[str]]:
+    """The fact and episode lines that fit the prompt's memory share, each group best first.
+
+    Facts come first. What a later statement replaced comes after the current episodes, as
+    dated history.
+    """
+    room = budget // MEMORY_SHARE - count_tokens_approximately([SYSTEM_PROMPT])
+    facts = [str(m["text"]) for m in memories if not is_episode(m)]
+    episodes = [quoted(m) for m in sorted((m for m in memories if is_episode(m)),
+                                          key=lambda m: bool(m.get("superseded_by")))]
+    shown: list[str] = []
+    for line in [*facts, *episodes]:
+        # A line that does not fit is left out; a shorter one after it may still fit.
+        if count_tokens_approximately(["\n".join(f"- {x}" for x in [*shown, line])]) <= room:
+            shown.append(line)
+    return [x for x in shown if x in facts], [x for x in shown if x in episodes]
 
 
 def system_prompt(memories: list[dict[str, Any]], summary: str, budget: int) -> str:
     """The system prompt for one turn: facts, then episodes, as many as fit the memory share."""
-    room = budget // MEMORY_SHARE - count_tokens_approximately([SYSTEM_PROMPT])
-    facts = [f"- {m['text']}" for m in memories if not is_episode(m)]
-    episodes = [f"- {quoted(m)}" for m in memories if is_episode(m)]
-    shown: list[str] = []
-    for line in [*facts, *episodes]:  # facts first; each group best first
-        # A line that does not fit is left out; a shorter one after it may still fit.
-        if count_tokens_approximately(["\n".join([*shown, line])]) <= room:
-            shown.append(line)
+    facts, episodes = shown_lines(memories, budget)
     return SYSTEM_PROMPT.format(
-        memories="\n".join(line for line in shown if line in facts) or NO_MEMORIES,
-        episodes="\n".join(line for line in shown if line in episodes) or NO_MEMORIES,
+        memories="\n".join(f"- {line}" for line in facts) or NO_MEMORIES,
+        episodes="\n".join(f"- {line}" for line in episodes) or NO_MEMORIES,
         summary=summary.strip() or NO_MEMORIES,
     )
 
 
+ADDED = "engram_added"
+"""The answer's `response_metadata` key holding what it added to what it was shown."""
+
+
 @timed_node
 async def agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Call the chat model on the prompt: system, memories, summary, recent turns."""
+    """Call the chat model on the prompt; note what the answer added beyond its memories."""
     context = context_of(runtime)
     model = models.load_chat_model(context.model)
-    prompt = SystemMessage(system_prompt(state.get("memories", []), state.get("summary", ""),
-                                         context.max_context_tokens))
+    memories, summary = state.get("memories", []), state.get("summary", "")
+    prompt = SystemMessage(system_prompt(memories, summary, context.max_context_tokens))
     response = await model.ainvoke([prompt, *state["messages"]])
-    return {"messages": [response]}
+    facts, episodes = shown_lines(memories, context.max_context_tokens)
+    shown = [*facts, *episodes, *(line for line in summary.splitlines() if line.strip())]
+    added = await novel_part(response.text, shown, embedder_of(runtime.store))
+    return {"messages": [response.model_copy(update={"response_metadata": {
+        **response.response_metadata, ADDED: added}})]}

@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 
 from agent.context import Context, context_of
 from agent.memory.episodes import is_episode
-from agent.memory.retrieval import search_memories
+from agent.memory.retrieval import find_memories
 from agent.memory.schema import identity_of, memory_namespace, shared_namespace
 from agent.nodes.common import last_user_message, require_store, thread_and_run
 from agent.server import metrics
@@ -26,10 +26,10 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     context = context_of(runtime)
     message = last_user_message(state["messages"])
     if message is None or not message.text.strip() or context.memory_limit == 0:
-        return {"memories": []}
+        return {"memories": [], "asked_before": []}
     started = time.perf_counter()
     identity = identity_of(runtime)
-    ranked = await search_memories(
+    found = await find_memories(
         require_store(runtime),
         [memory_namespace(identity), shared_namespace(identity.org_id)],
         # Single-spaced: the text the turn's episodes embed, so the vector is computed once.
@@ -40,8 +40,10 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         {"key": item.key, "text": item.value.get("text", ""), "kind": item.value.get("kind", "fact"),
          "score": round(score, 4),
          **({"role": item.value.get("role"), "said_at": item.value.get("said_at")}
-            if is_episode(item.value) else {})}
-        for item, score in ranked
+            if is_episode(item.value) else {}),
+         **({"superseded_by": item.value["superseded_by"]}
+            if item.value.get("superseded_by") else {})}
+        for item, score in found.ranked
     ]
     elapsed = time.perf_counter() - started
     metrics.record_retrieval(bool(memories), elapsed)
@@ -55,4 +57,4 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                "org_id": identity.org_id, "hit": bool(memories), "memories": len(memories),
                "latency_ms": round(elapsed * 1000, 2)},
     )
-    return {"memories": memories}
+    return {"memories": memories, "asked_before": found.asked_before}

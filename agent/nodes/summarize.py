@@ -20,6 +20,7 @@ from agent.context import Context, context_of
 from agent.memory import reconcile
 from agent.memory.schema import MemoryCandidate, Source, identity_of, memory_namespace
 from agent.memory.scrub import scrub
+from agent.nodes.agent import ADDED
 from agent.nodes.common import require_store, thread_and_run
 from agent.prompts import SUMMARIZE_PROMPT
 from agent.server import metrics
@@ -62,6 +63,20 @@ def fit(text: str, tokens: int) -> str:
     return "\n".join(lines)[-tokens * 4 :]
 
 
+def said(message: AnyMessage) -> str:
+    """What a message said worth summarising.
+
+    A user's words, or what an answer added to the memories it was shown (never its restatement
+    of them, which would nest in the summary).
+    """
+    if isinstance(message, HumanMessage):
+        return message.text
+    if isinstance(message, AIMessage):
+        added = message.response_metadata.get(ADDED)
+        return added if isinstance(added, str) else message.text
+    return ""
+
+
 def extractive_summary(previous: str, folded: Sequence[AnyMessage], budget: int) -> str:
     """Offline summary: one line per folded turn, the user's own words kept longest.
 
@@ -70,9 +85,10 @@ def extractive_summary(previous: str, folded: Sequence[AnyMessage], budget: int)
     """
     lines = [line for line in previous.splitlines() if line.strip()]
     for message in folded:
-        if isinstance(message, HumanMessage | AIMessage) and message.text.strip():
+        text = said(message)
+        if text.strip():
             who = "User" if isinstance(message, HumanMessage) else "Assistant"
-            lines.append(f"{who}: {' '.join(message.text.split())[:LINE_CHARS]}")
+            lines.append(f"{who}: {' '.join(text.split())[:LINE_CHARS]}")
     limit = budget // SUMMARY_SHARE
     while len(lines) > 1 and count_tokens_approximately(["\n".join(lines)]) > limit:
         oldest_reply = next((i for i, line in enumerate(lines) if line.startswith("Assistant:")),
@@ -93,7 +109,7 @@ async def summarize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return {}
     folded, previous = messages[:fold], state.get("summary", "")
     if models.configured_model_name(context.model):
-        transcript = "\n".join(f"{m.type}: {m.text}" for m in folded if m.text.strip())
+        transcript = "\n".join(f"{m.type}: {said(m)}" for m in folded if said(m).strip())
         reply = await models.load_chat_model(context.model).ainvoke(
             SUMMARIZE_PROMPT.format(summary=previous or "(none)", turns=transcript)
         )

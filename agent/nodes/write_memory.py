@@ -19,10 +19,12 @@ from langgraph.types import interrupt
 
 from agent.context import Context, context_of
 from agent.memory import approval, ledger, reconcile, usage
-from agent.memory.episodes import Utterance
+from agent.memory.episodes import Utterance, turn_episode_ids
 from agent.memory.reconcile import MemoryOperation
+from agent.memory.restatement import Embed, embedder_of, novel_part
 from agent.memory.schema import Identity, Source, identity_of, memory_namespace
 from agent.memory.write import Turn, extractor, put_episodes, report, write_turns
+from agent.nodes.agent import ADDED, shown_lines
 from agent.nodes.common import last_user_message, require_store, thread_and_run
 from agent.server import metrics
 from agent.server.metrics import timed_node
@@ -44,16 +46,37 @@ def turn_message_id(message: HumanMessage) -> str:
     return message.id or str(uuid.uuid5(uuid.NAMESPACE_OID, message.text))
 
 
-def _turn(state: State, runtime: Runtime[Context], message: HumanMessage) -> Turn:
-    """The latest user message and the assistant's answers after it."""
+async def added_by(reply: AIMessage, state: State, embed: Embed | None) -> str:
+    """What an answer added to the memories it was shown.
+
+    As the agent node noted it; else (a message the node did not write: a fork, an edit) worked
+    out from the memories in state.
+    """
+    added = reply.response_metadata.get(ADDED)
+    if isinstance(added, str):
+        return added
+    facts, episodes = shown_lines(state.get("memories", []), 1_000_000)
+    return await novel_part(reply.text, [*facts, *episodes], embed)
+
+
+async def _turn(state: State, runtime: Runtime[Context], message: HumanMessage) -> Turn:
+    """The latest user message and what the assistant's answers to it added."""
     after = state["messages"][state["messages"].index(message) + 1:]
-    answers = tuple(Utterance("assistant", m.text, m.id) for m in after
-                    if isinstance(m, AIMessage) and m.id and m.text.strip())
-    source = _source(state, runtime)
+    embed = embedder_of(require_store(runtime))
+    replies = [m for m in after if isinstance(m, AIMessage) and m.id and m.text.strip()]
+    ordinal = state.get("summarized_turns", 0) + sum(
+        isinstance(m, HumanMessage) for m in state["messages"][: len(state["messages"])
+                                                               - len(after)])
+    user_episode, answer_episodes = turn_episode_ids(ordinal, message.text, len(replies))
+    answers = []
+    for reply, episode_id in zip(replies, answer_episodes, strict=True):
+        if added := await added_by(reply, state, embed):
+            answers.append(Utterance("assistant", added, str(reply.id), episode_id))
     message_id = turn_message_id(message)
-    return Turn(source=source.model_copy(update={"message_id": message_id}),
-                said_at=datetime.now(UTC), user=Utterance("user", message.text, message_id),
-                answers=answers)
+    return Turn(source=_source(state, runtime).model_copy(update={"message_id": message_id}),
+                said_at=datetime.now(UTC),
+                user=Utterance("user", message.text, message_id, user_episode),
+                answers=tuple(answers), asked_before=bool(state.get("asked_before")))
 
 
 def _observe(
@@ -82,7 +105,7 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
     store, identity = require_store(runtime), identity_of(runtime)
     thread_id, run_id = thread_and_run(runtime)
     policy = context_of(runtime).approval
-    written = await write_turns(store, identity, [_turn(state, runtime, message)],
+    written = await write_turns(store, identity, [await _turn(state, runtime, message)],
                                 extractor(context_of(runtime).model, state.get("memories", [])),
                                 gate=lambda op: approval.needs_approval(policy, op))
     if written.replayed:
@@ -134,7 +157,8 @@ async def approve_memory(state: State, runtime: Runtime[Context]) -> dict[str, A
     # The turn's episodes are kept only when nothing in it was refused.
     episodes = [] if rejected else approval.episode_writes(namespace, entry.plan)
     await asyncio.gather(
-        reconcile.apply(store, namespace, approved, _source(state, runtime)),
+        reconcile.apply(store, namespace, approved, _source(state, runtime),
+                        entry.plan.stated_in),
         put_episodes(store, episodes))
     decided = report(approved, "applied") + report(rejected, "rejected")
     metrics.record_operations(decided)

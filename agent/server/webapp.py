@@ -129,6 +129,19 @@ async def forget_me(request: Request) -> JSONResponse:
     identity = caller_of(request)
     if isinstance(identity, JSONResponse):
         return identity
+    # No body, or an empty object: forget-me erases the caller and takes no arguments, so a
+    # field it does not know (a `user_id`, say) is refused rather than silently ignored.
+    raw = await request.body()
+    if raw.strip():
+        try:
+            body = json.loads(raw)
+        except ValueError as err:
+            return JSONResponse({"detail": f"the body is not JSON: {err}"}, status_code=400)
+        if body != {}:
+            fields = sorted(body) if isinstance(body, dict) else type(body).__name__
+            return JSONResponse({"detail": f"forget-me takes no fields, got {fields}: it erases "
+                                           "the signed-in caller; send no body (or {})"},
+                                status_code=422)
     report = await erase_user(identity, await server_store(), get_client(url=None, api_key=None))
     return JSONResponse(report)
 

@@ -29,7 +29,7 @@ USERS = {"alice": ("acme", "member"), "bob": ("acme", "member"), "carol": ("glob
          "judy": ("acme", "admin"), "kim": ("acme", "member"), "lena": ("acme", "member"),
          "mona": ("acme", "member"), "nina": ("acme", "member"), "omar": ("acme", "member"),
          "pia": ("acme", "member"), "quinn": ("acme", "member"), "rosa": ("acme", "member"),
-         "tom": ("acme", "member"), "mallory": ("acme", "member"),
+         "tom": ("acme", "member"), "mallory": ("acme", "member"), "uma": ("acme", "member"),
          "ops": ("acme", "service")}
 
 

@@ -64,7 +64,8 @@ async def test_list_filter_search_edit_delete(server: Server, client_for: Client
         again = (await http.patch(url, json={"text": memory["text"]})).json()
         assert len(again["history"]) == 1
         deleted = await http.delete(url)
-        assert deleted.json() == {"deleted": [tea["key"]]}
+        # The memory and the episode that stated it.
+        assert deleted.json()["deleted"][0] == tea["key"] and len(deleted.json()["deleted"]) == 2
         assert (await http.delete(url)).status_code == 404
     assert not [m for m in await memories_of(server, "nina") if m["key"] == tea["key"]]
 
@@ -79,7 +80,10 @@ async def test_superseded_texts_show_as_history(server: Server, client_for: Clie
     assert not [m for m in await memories_of(server, "omar") if "Berlin" in m["text"]]
     async with http_as("omar") as http:
         deleted = (await http.delete(f"{server.url}/engram/memories/{home['key']}")).json()
-    assert len(deleted["deleted"]) == 2  # the memory and the text it superseded
+    # The memory, the text it superseded, and the episodes that stated each of them.
+    assert len(deleted["deleted"]) == 4
+    assert not [m for m in await memories_of(server, "omar")
+                if "Berlin" in m["text"] or "Munich" in m["text"]]
     assert not [m for m in await all_memories(omar)
                 if m["value"].get("kind") != "episode"]
 
@@ -145,11 +149,13 @@ async def test_conversations_list_threads_and_their_episodes_newest_first(
     async with http_as("rosa") as http:
         threads = (await http.get(f"{server.url}/engram/conversations")).json()["conversations"]
         assert thread in [t["thread_id"] for t in threads]
-        assert [t for t in threads if t["thread_id"] == thread][0]["episodes"] == 4
+        # Two user turns and the first answer: the second answer only restated the first turn.
+        [listed] = [t for t in threads if t["thread_id"] == thread]
+        assert listed["episodes"] == 3 and listed["opening"] == "First thing I said."
         episodes = (await http.get(f"{server.url}/engram/conversations/{thread}")).json()["episodes"]
-    assert [e["role"] for e in episodes] == ["assistant", "user", "assistant", "user"]
-    assert episodes[1]["text"] == "Second thing I said."
-    assert episodes[3]["text"] == "First thing I said."
+    assert [e["role"] for e in episodes] == ["user", "assistant", "user"]
+    assert episodes[0]["text"] == "Second thing I said."
+    assert episodes[2]["text"] == "First thing I said."
 
 
 @pytest.mark.parametrize("path", ["/engram/me", "/engram/memories", "/engram/conversations",

@@ -266,3 +266,22 @@ async def test_an_admin_sees_retrieval_health(
     assert tiles["Retrieval p50"].endswith(" ms")
     nodes = browser.find_element(By.ID, "node-latency").text
     assert "retrieve" in nodes and "write_memory" in nodes
+
+
+async def test_conversations_are_labelled_by_how_they_opened(
+    browser: WebDriver, server: Server, client_for: Clients
+) -> None:
+    uma = client_for("uma")
+    first = await say_in_new_thread(uma, "We adopted a beagle called Biscuit on Saturday.")
+    second = await say_in_new_thread(uma, "Can you suggest a vegetarian recipe for six people?")
+    await say(uma, second, "I would like it to be spicy.")
+
+    signed_in_as(browser, server, "uma")
+    tab(browser, "conversations")
+    wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#threads button")) == 2)
+    labels = {b.get_attribute("data-thread"): b.text
+              for b in browser.find_elements(By.CSS_SELECTOR, "#threads button")}
+    assert "We adopted a beagle called Biscuit on Saturday." in labels[first]
+    assert "Can you suggest a vegetarian recipe for six people?" in labels[second]
+    assert labels[first] != labels[second]
+    assert "Thread 0" not in labels[first] and "messages" in labels[second]

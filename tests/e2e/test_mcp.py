@@ -205,7 +205,10 @@ async def test_without_a_policy_writes_and_deletions_apply_at_once(ungated_serve
         [home] = moved["written"]
         assert home["action"] == "supersede"
         forgotten = await call(session, "forget", memory_id=home["key"])
-        # The memory and the text it superseded.
+        # The memory, the text it superseded, and the two episodes that stated them.
         assert forgotten["status"] == "done" and home["key"] in forgotten["deleted"]
-        assert len(forgotten["deleted"]) == 2
+        assert len(forgotten["deleted"]) == 4
         assert await call(session, "recent_memories") == []
+        for query in ("Lisbon", "Porto", "where do I live"):
+            found = await call(session, "search_memory", query=query)
+            assert not [m for m in found if "Lisbon" in m["text"] or "Porto" in m["text"]]

@@ -63,8 +63,9 @@ async def test_forget_me_erases_every_memory_and_thread_of_the_user(
             "/engram/forget-me", headers={"Authorization": f"Bearer {mint('erin', 'acme')}"})
     assert response.status_code == 200, response.text
     report = response.json()
-    # 3 facts and 8 episodes (4 turns, each a question and an answer).
-    assert report["threads"] == 2 and report["memories"] == 11 and report["ledger_entries"] == 4
+    # 3 facts and 5 episodes: 4 user turns and the one answer that added something ("Noted."
+    # had nothing to restate); the answers that only restated memories are not kept.
+    assert report["threads"] == 2 and report["memories"] == 8 and report["ledger_entries"] == 4
 
     assert await leftovers(database_url, "erin", threads) == {
         "checkpoints": 0, "checkpoint_writes": 0, "checkpoint_blobs": 0, "store": 0,

@@ -379,6 +379,12 @@ async function resume(thread, reply) {
 }
 
 // ---------- conversations ----------
+// UUIDv7 thread ids share their leading (time) digits: label a thread by how it opened.
+function threadLabel(c) {
+  const opening = c.opening ? `“${c.opening.length >= 80 ? `${c.opening}…` : c.opening}”`
+    : c.thread_id ? `Thread ${c.thread_id}` : "Without a thread";
+  return `${opening} · ${when(c.first_said_at)} · ${c.episodes} messages`;
+}
 
 async function loadThreads() {
   setStatus("threads-status", "Loading…", true);
@@ -386,7 +392,7 @@ async function loadThreads() {
     const data = await api("/engram/conversations?limit=100");
     $("threads").replaceChildren(...data.conversations.map((c) => el("li", {},
       el("button", { type: "button", "data-thread": c.thread_id ?? "-", onclick: (e) => loadEpisodes(c.thread_id ?? "-", e.currentTarget) },
-        `${c.thread_id ? `Thread ${short(c.thread_id)}` : "Without a thread"} · ${c.episodes} messages · ${when(c.last_said_at)}`))));
+        threadLabel(c)))));
     setStatus("threads-status", data.conversations.length ? "" : "No conversation kept yet.");
   });
 }
