@@ -50,7 +50,7 @@ from _common import ROOT, default_data_dir, emit, fresh_database, log, machine, 
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from recall import Question, _open, longmemeval  # noqa: E402
+from recall import Question, _open, longmemeval, ranked_turns  # noqa: E402
 
 K = 10
 ECHO_MARK = "From what I remember"
@@ -70,6 +70,7 @@ class User(dict[str, Any]):
 
     @property
     def identity(self) -> str:
+        """The user's id."""
         return str(self["identity"])
 
 
@@ -140,8 +141,6 @@ async def use_and_import(args: argparse.Namespace, graph: Any, store: Any) -> di
     from agent.memory.retrieval import search_memories
     from agent.memory.schema import Identity, memory_namespace
     from agent.memory.write import extractor
-
-    from bench.recall import ranked_turns
 
     questions = [q for q in longmemeval(_open(args.data)) if q.type != "single-session-assistant"]
     questions = questions[: args.questions] if args.questions else questions
