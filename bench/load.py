@@ -117,8 +117,9 @@ async def drive(server: Server, secret: str, threads: int, turns: int,
 
 async def audit(server: Server, secret: str, created: list[tuple[str, str, int]],
                 turns: int) -> dict[str, Any]:
-    """Every thread whole, every memory exactly once."""
+    """Every thread whole, every memory exactly once, at most one episode per turn and role."""
     bad_threads, memories, duplicates, missing = 0, 0, 0, 0
+    extra_episodes = missing_episodes = user_episodes = assistant_episodes = 0
     by_user: dict[str, list[tuple[str, int]]] = {}
     for user, thread, number in created:
         by_user.setdefault(user, []).append((thread, number))
@@ -130,7 +131,18 @@ async def audit(server: Server, secret: str, created: list[tuple[str, str, int]]
             humans = [m for m in values_of(state).get("messages", []) if m["type"] == "human"]
             if state["next"] or len(humans) != turns:
                 bad_threads += 1
-        items = (await client.store.search_items(("memories",), limit=1000))["items"]
+        everything = (await client.store.search_items(("memories",), limit=1000))["items"]
+        items = [i for i in everything if i["value"].get("kind") != "episode"]
+        # Episodes are counted per turn by where they belong (thread and role), not by text:
+        # short answers of different turns may say the same words.
+        per_thread = Counter((i["value"]["source"]["thread_id"], i["value"]["role"])
+                             for i in everything if i["value"].get("kind") == "episode")
+        for thread, _ in entries:
+            extra_episodes += max(0, per_thread[(thread, "user")] - turns)
+            extra_episodes += max(0, per_thread[(thread, "assistant")] - turns)
+            missing_episodes += max(0, turns - per_thread[(thread, "user")])
+            user_episodes += per_thread[(thread, "user")]
+            assistant_episodes += per_thread[(thread, "assistant")]
         texts = Counter(item["value"]["text"] for item in items)
         memories += len(items)
         duplicates += sum(n - 1 for n in texts.values() if n > 1)
@@ -140,7 +152,9 @@ async def audit(server: Server, secret: str, created: list[tuple[str, str, int]]
                 missing += expected not in texts
     return {"threads_checked": len(created), "threads_not_whole": bad_threads,
             "memories": memories, "memories_expected": len(created) * turns,
-            "duplicate_memories": duplicates, "missing_memories": missing}
+            "duplicate_memories": duplicates, "missing_memories": missing,
+            "user_episodes": user_episodes, "assistant_episodes": assistant_episodes,
+            "extra_episodes": extra_episodes, "missing_user_episodes": missing_episodes}
 
 
 async def fault(server: Server, kill_at: float | None, restart_db_at: float | None,

@@ -9,9 +9,10 @@ an answer is kept for what it adds. Each of its sentences is compared with what 
   restates it too (only sentences the words did not settle are embedded).
 What is left (a recipe it suggested, a plan, a number it worked out) is the answer's episode.
 
-A question asked before (its content words those of an earlier question) is not evidence of its
-own answer: it is not stored again, and it is not shown as a memory when it is asked again.
-A question that carries information ("a vegetarian recipe? I'm cooking for 6") is not a repeat.
+A question asked before (its content words those of an earlier question), or any message sent
+again word for word, is not evidence of its own answer: it is not stored again, and the earlier
+one is not shown as a memory when it is asked again. A question that carries information ("a
+vegetarian recipe? I'm cooking for 6") is not a repeat of a shorter one.
 """
 
 from __future__ import annotations
@@ -124,7 +125,13 @@ def is_question(text: str) -> bool:
 
 
 def same_question(asked: str, earlier: str) -> bool:
-    """Whether `earlier` is the question `asked`, asked before (and carries nothing more)."""
+    """Whether `earlier` is the question `asked`, asked before (and carries nothing more).
+
+    A message sent again word for word is a repeat whatever it states: its information is in
+    the earlier one.
+    """
+    if " ".join(asked.lower().split()) == " ".join(earlier.lower().split()):
+        return True
     if not is_question(asked) or not is_question(earlier):
         return False
     now, then = content_words(asked), content_words(earlier)

@@ -30,6 +30,8 @@ USERS = {"alice": ("acme", "member"), "bob": ("acme", "member"), "carol": ("glob
          "mona": ("acme", "member"), "nina": ("acme", "member"), "omar": ("acme", "member"),
          "pia": ("acme", "member"), "quinn": ("acme", "member"), "rosa": ("acme", "member"),
          "tom": ("acme", "member"), "mallory": ("acme", "member"), "uma": ("acme", "member"),
+         "vera": ("acme", "member"), "walt": ("acme", "member"), "xena": ("acme", "member"),
+         "yuri": ("acme", "member"),
          "ops": ("acme", "service")}
 
 
