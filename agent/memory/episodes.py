@@ -1,9 +1,10 @@
 """Episodes: every turn of a conversation, kept as the record that facts are learned from.
 
-An episode is one message (the user's, or the assistant's answer), scrubbed, dated and keyed by
-its thread and message, in the owner's memory namespace beside the facts, so one search finds
-both. Its whole text feeds the word index. What is embedded, its `gist`, is the opening of the
-user's message of the turn, for both episodes: the answer is found by the question it answered
+An episode is one message (the user's, or what the assistant's answer added: see
+agent/memory/restatement.py), scrubbed, dated and keyed by its thread and its place there, in
+the owner's memory namespace beside the facts, so one search finds both. Its whole text feeds
+the word index. What is embedded, its `gist`, is the opening of the user's message of the turn,
+for both episodes: the answer is found by the question it answered
 (and by its own words). So a turn costs one embedding, and the same text as the retrieve node's
 query: the store's cache of recent vectors answers it. Embedding a 300-token answer would cost
 an order of magnitude more than the question, for no better recall on public conversations

@@ -102,3 +102,29 @@ async def test_a_turn_costs_one_embedding_which_retrieve_already_paid(memory_sto
     assert [put.value["gist"] for put in puts] == [gist(question)] * 2  # the answer: its question
     assert gist(question).split() == question.split()[:96]
     assert puts[1].value["text"].strip() == ("x " * 300).strip()  # the whole answer, word-indexed
+
+
+async def test_a_retried_turn_with_new_message_ids_lands_on_the_same_episodes(
+    memory_store: Any, checkpointer: Any
+) -> None:
+    """A run that stored its episodes and then lost its checkpoint is sent again by the client."""
+    from langchain_core.messages import HumanMessage
+
+    user = new_user()
+    graph = builder.compile(checkpointer=checkpointer, store=memory_store)
+    config = {"configurable": {"thread_id": str(uuid.uuid4()), "langgraph_auth_user": user}}
+    text = "I just got back from Lisbon where I gave a talk on Rust."
+    await graph.ainvoke({"messages": [{"role": "user", "content": "Hello there."}]}, config)
+    before_turn = (await graph.aget_state(config)).config
+    said = await graph.ainvoke({"messages": [{"role": "user", "content": text}]}, config)
+    namespace = memory_namespace(Identity(user.identity, user["org_id"]))
+    first = sorted(i.key for i in await memory_store.asearch(namespace, limit=100))
+    assert len(first) >= 3  # both turns' user episodes and an answer at least
+
+    # The same input again from the checkpoint before it: new message ids, same place, same words.
+    retried = await graph.ainvoke({"messages": [{"role": "user", "content": text}]}, before_turn)
+    def last_human(values: dict[str, Any]) -> str | None:
+        return [m for m in values["messages"] if isinstance(m, HumanMessage)][-1].id
+
+    assert last_human(retried) != last_human(said)
+    assert sorted(i.key for i in await memory_store.asearch(namespace, limit=100)) == first

@@ -105,3 +105,33 @@ async def test_a_question_asked_again_neither_is_stored_nor_crowds_out_the_answe
     assert result["memories"][0]["text"] == BISCUIT
     # The offline responder's answers only restated the memory: none was kept.
     assert not [e for e in stored if e["role"] == "assistant" and "Biscuit" in e["text"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "subject", "markers"),
+    [("The user lives in Oslo.", "home location", {"oslo"}),
+     ("The user's name is Ada Lovelace.", "name", {"ada", "lovelace"}),
+     ("Our standup is at 9:15.", "standup", {"9", "15"}),
+     ("The user is allergic to peanuts.", "allergy", {"allergic", "peanut"})],
+)
+def test_marker_words_are_names_and_numbers_else_what_the_subject_does_not_say(
+    text: str, subject: str, markers: set[str]
+) -> None:
+    from agent.memory.evidence import marker_words, states
+
+    assert marker_words(text, subject) == markers
+    assert states(f"Honestly, {text.lower()}", marker_words(text, subject))
+    assert not states("Something else entirely.", marker_words(text, subject))
+
+
+@pytest.mark.parametrize(
+    ("text", "placeholder_only"),
+    [("My wifi password is [password].", True), ("Email me at [email].", True),
+     ("The user's phone: [phone]", True), ("[api_key]", True),
+     ("The user lives in Leeds.", False), ("Email me at [email] about the Rust meetup.", False),
+     ("My key is [api_key] and I live in Leeds.", False)],
+)
+def test_a_statement_of_nothing_but_a_secret_is_recognised(text: str, placeholder_only: bool) -> None:
+    from agent.memory.scrub import only_placeholders
+
+    assert only_placeholders(text) is placeholder_only
