@@ -142,7 +142,11 @@ async def use_and_import(args: argparse.Namespace, graph: Any, store: Any) -> di
     from agent.memory.schema import Identity, memory_namespace
     from agent.memory.write import extractor
 
-    questions = [q for q in longmemeval(_open(args.data)) if q.type != "single-session-assistant"]
+    data = _open(args.data)
+    if not data or "haystack_sessions" not in data[0]:
+        raise SystemExit(f"{args.data} is not a LongMemEval file: bench/live.py replays "
+                         "LongMemEval histories (LoCoMo files go to bench/recall.py)")
+    questions = [q for q in longmemeval(data) if q.type != "single-session-assistant"]
     questions = questions[: args.questions] if args.questions else questions
     rounds: dict[int, list[dict[str, Any]]] = defaultdict(list)
     imported: list[float] = []

@@ -61,6 +61,14 @@ class Question:
     evidence: set[tuple[str, str]]
     """(session id, message index) of the evidence turns."""
     evidence_sessions: set[str]
+    history: str = ""
+    """Which history the question is asked of (its namespace): LoCoMo's questions of one
+    conversation share it; a LongMemEval question has its own (default: its id)."""
+
+    @property
+    def namespace_label(self) -> str:
+        """The label its namespace's user is derived from."""
+        return self.history or self.id
 
 
 def _open(path: Path) -> Any:
@@ -84,7 +92,7 @@ def longmemeval(data: list[dict[str, Any]]) -> Iterator[Question]:
 
 def locomo(data: list[dict[str, Any]]) -> Iterator[Question]:
     """Questions of a LoCoMo file (one namespace per conversation, shared by its questions)."""
-    for sample in data:
+    for index, sample in enumerate(data):
         conversation = sample["conversation"]
         speaker_a = conversation.get("speaker_a")
         names = sorted((k for k in conversation if re.fullmatch(r"session_\d+", k)),
@@ -102,9 +110,10 @@ def locomo(data: list[dict[str, Any]]) -> Iterator[Question]:
             evidence = {where[e] for e in qa.get("evidence", []) if isinstance(e, str) and e in where}
             if not evidence:
                 continue
-            yield Question(f"{sample.get('sample_id', 'sample')}/{number}",
-                           str(qa.get("category", "")), qa["question"], sessions, evidence,
-                           {s for s, _ in evidence})
+            conversation_id = str(sample.get("sample_id", f"sample-{index}"))
+            yield Question(f"{conversation_id}/{number}", str(qa.get("category", "")),
+                           qa["question"], sessions, evidence, {s for s, _ in evidence},
+                           history=conversation_id)
 
 
 def _locomo_date(value: str | None) -> str:
@@ -254,17 +263,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             cache = DiskCachedEmbeddings(embeddings,
                                          CACHE_DIR / f"recall-{args.data.name}.npz")
             memory_store.embeddings = cache
-        done: set[int] = set()
+        done: set[str] = set()
         for number, question in enumerate(questions, start=1):
-            identity = Identity(user_id=f"bench-{hashlib.sha1(question.id.encode()).hexdigest()[:12]}",
+            label = question.namespace_label
+            identity = Identity(user_id=f"bench-{hashlib.sha1(label.encode()).hexdigest()[:12]}",
                                 org_id="bench")
-            history = id(question.sessions)
-            if history not in done:  # LoCoMo questions of one conversation share its history
+            if label not in done:  # LoCoMo questions of one conversation share its history
                 sessions = parse_sessions({"sessions": question.sessions})
                 began = time.perf_counter()
                 report = await import_sessions(memory_store, identity, sessions, extractor(None))
                 import_seconds += time.perf_counter() - began
-                done.add(history)
+                done.add(label)
                 for session in sessions:
                     for role, text in session.messages:
                         imported_messages += 1
