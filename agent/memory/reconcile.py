@@ -5,12 +5,14 @@ For each candidate the plan is one of:
 - update: the memory of the same subject says the same thing in other words;
 - supersede: the memory of the same subject is contradicted; the old text is kept as a history
   item (`invalid_at`, `superseded_by`) and leaves retrieval, the new one takes its key;
-- delete: the user asked to forget it;
+- delete: the user asked to forget it (with the texts it superseded and the episodes that state
+  them: `forget`);
 - noop: already stored (same subject and text, or another subject in near-identical words), or the
-  stored memory is more confident than the new statement.
+  stored memory is more confident than the new statement, or the statement held nothing but
+  masked secrets.
 Keys come from the owner and the subject, so the plan for a turn is a pure function of the turn and
 the store: running it again (retry, replay, fork) finds the result already there, plans no-ops, and
-a no-op writes nothing.
+a no-op writes nothing but, once, the link to the turn that stated its memory again.
 """
 
 from __future__ import annotations
@@ -209,6 +211,10 @@ def history_key(namespace: tuple[str, ...], key: str, text: str) -> str:
     return memory_key(namespace, "history", f"{key} {text}")
 
 
+RESTATED = ("already stored", "already stored in other words")
+"""The reasons of a no-op whose turn stated a stored memory again."""
+
+
 async def apply(
     store: BaseStore,
     namespace: tuple[str, ...],
@@ -216,12 +222,13 @@ async def apply(
     source: Source,
     stated_in: str | None = None,
 ) -> None:
-    """Write the plan. No-ops touch nothing; applying the same plan twice changes nothing more.
+    """Write the plan; applying the same plan twice changes nothing more.
 
     `stated_in` is the key of the user episode of the turn: a memory it adds, updates or states
-    again links to it (`said_in`). A supersession dates the episodes that stated the old value;
-    a deletion removes them (agent/memory/evidence.py). Updates and supersessions read their
-    item again: between planning and applying a human may have taken hours to approve.
+    again links to it (`said_in`; that link, once, is all a no-op writes). A supersession dates
+    the episodes that stated the old value; a deletion removes them (agent/memory/evidence.py).
+    Updates and supersessions read their item again: between planning and applying a human may
+    have taken hours to approve.
     """
     touched = [op for op in operations if op.action != "noop" or op.reason in RESTATED]
     current = dict(zip(
@@ -250,7 +257,8 @@ async def apply(
         ):
             continue
         previous = existing.value if existing is not None else None
-        said_in = [*(previous or {}).get("said_in", []), *([stated_in] if stated_in else [])]
+        said_in = list(dict.fromkeys([*(previous or {}).get("said_in", []),
+                                      *([stated_in] if stated_in else [])]))
         if op.action == "supersede" and previous is not None:
             old_key = history_key(namespace, op.key, str(previous.get("text", "")))
             writes.append(store.aput(namespace, old_key, {
@@ -262,10 +270,6 @@ async def apply(
         value = _value(op, previous, source, now)
         writes.append(store.aput(namespace, op.key, {**value, "said_in": said_in}))
     await asyncio.gather(*writes)
-
-
-RESTATED = ("already stored", "already stored in other words")
-"""The reasons of a no-op whose turn stated a stored memory again."""
 
 
 async def _date_episodes(
@@ -298,6 +302,8 @@ async def forget(store: BaseStore, namespace: tuple[str, ...], memory: Item) -> 
 
 def _stored(item: Item) -> dict[str, Any]:
     return {k: v for k, v in item.value.items() if k != "_match"}
+
+
 def _value(
     op: MemoryOperation, existing: dict[str, Any] | None, source: Source, now: str
 ) -> dict[str, Any]:
