@@ -285,3 +285,24 @@ async def test_conversations_are_labelled_by_how_they_opened(
     assert "Can you suggest a vegetarian recipe for six people?" in labels[second]
     assert labels[first] != labels[second]
     assert "Thread 0" not in labels[first] and "messages" in labels[second]
+
+
+async def test_a_superseded_statement_is_marked_in_its_conversation(
+    browser: WebDriver, server: Server, client_for: Clients
+) -> None:
+    zoe = client_for("zoe")
+    paris = await say_in_new_thread(zoe, "I live in Paris, near the canal.")
+    berlin = await say_in_new_thread(zoe, "I moved to Berlin last month.")
+
+    signed_in_as(browser, server, "zoe")
+    assert [c.find_element(By.CLASS_NAME, "text").text for c in cards(browser)] == [
+        "The user lives in Berlin."]  # the superseded fact is history, not a memory
+    tab(browser, "conversations")
+    for thread, marked in ((paris, True), (berlin, False)):
+        wait_for(browser, lambda d, t=thread: d.find_elements(
+            By.CSS_SELECTOR, f"#threads [data-thread='{t}']"))
+        browser.find_element(By.CSS_SELECTOR, f"#threads [data-thread='{thread}']").click()
+        wait_for(browser, status_says("episodes-status", "messages"))
+        [said] = [e for e in browser.find_elements(By.CSS_SELECTOR, "#episodes li.user")]
+        badges = [b.text.lower() for b in said.find_elements(By.CLASS_NAME, "badge")]
+        assert ("superseded" in badges) is marked, (said.text, badges)

@@ -406,6 +406,7 @@ async function loadEpisodes(threadId, button) {
     const data = await api(`/engram/conversations/${encodeURIComponent(threadId)}?limit=200`);
     $("episodes").replaceChildren(...data.episodes.map((e) => el("li", { class: `episode ${e.role}` },
       el("strong", {}, e.role === "user" ? "User" : "Assistant"), " · ", el("time", { datetime: e.said_at }, when(e.said_at)),
+      e.superseded_by ? [" ", el("span", { class: "badge superseded", title: "A later statement replaced what this said" }, "superseded")] : null,
       el("p", {}, e.text))));
     setStatus("episodes-status", data.episodes.length ? `${data.episodes.length} messages.` : "No episode in this thread.");
   });
