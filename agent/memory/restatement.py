@@ -6,7 +6,8 @@ an answer is kept for what it adds. Each of its sentences is compared with what 
 *given* (the memories and quotes in its prompt), not with any wording of our own responder:
 - by words: most of the sentence's content words are in one shown memory (a quote, a copy);
 - by meaning: a real model paraphrases, so a sentence whose vector is close to a shown memory's
-  restates it too (only sentences the words did not settle are embedded).
+  restates it too (only sentences the words did not settle, and that share a word with a shown
+  memory, are embedded).
 What is left (a recipe it suggested, a plan, a number it worked out) is the answer's episode.
 
 A question asked before (its content words those of an earlier question), or any message sent
@@ -107,8 +108,11 @@ async def novel_part(answer: str, shown: Sequence[str], embed: Embed | None = No
             continue
         if any(_contained(words, within) >= RESTATES_WORDS for within in shown_words):
             continue
-        open_.append((index, sentence))
         kept[index] = sentence
+        # Only a sentence that shares a word with a memory is weighed by meaning: a paraphrase
+        # keeps at least the name of what it restates, and new advice need not be embedded.
+        if any(within.intersection(words) for within in shown_words):
+            open_.append((index, sentence))
     if open_ and embed is not None:
         vectors = await embed([s for _, s in open_] + list(shown))
         ours, theirs = vectors[: len(open_)], vectors[len(open_):]
