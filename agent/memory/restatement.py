@@ -92,14 +92,19 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / norm if norm else 0.0
 
 
-async def novel_part(answer: str, shown: Sequence[str], embed: Embed | None = None) -> str:
+async def novel_part(
+    answer: str, shown: Sequence[str], embed: Embed | None = None, summary: Sequence[str] = (),
+) -> str:
     """The sentences of `answer` that restate none of the `shown` memories, joined.
 
-    With nothing shown, the whole answer is new. Empty when the answer only restated.
+    `summary` (the running summary's lines) counts as shown, by words only: its lines are long
+    and the thread's own, not worth a vector each. With nothing shown, the whole answer is new.
+    Empty when the answer only restated.
     """
-    if not shown:
+    if not shown and not summary:
         return answer.strip()
-    shown_words = [set(content_words(text)) for text in shown]
+    memory_words = [set(content_words(text)) for text in shown]
+    shown_words = [*memory_words, *(set(content_words(line)) for line in summary)]
     open_: list[tuple[int, str]] = []
     kept: dict[int, str] = {}
     for index, sentence in enumerate(sentences(answer)):
@@ -111,7 +116,7 @@ async def novel_part(answer: str, shown: Sequence[str], embed: Embed | None = No
         kept[index] = sentence
         # Only a sentence that shares a word with a memory is weighed by meaning: a paraphrase
         # keeps at least the name of what it restates, and new advice need not be embedded.
-        if any(within.intersection(words) for within in shown_words):
+        if any(within.intersection(words) for within in memory_words):
             open_.append((index, sentence))
     if open_ and embed is not None:
         vectors = await embed([s for _, s in open_] + list(shown))

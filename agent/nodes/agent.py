@@ -80,7 +80,7 @@ async def agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     prompt = SystemMessage(system_prompt(memories, summary, context.max_context_tokens))
     response = await model.ainvoke([prompt, *state["messages"]])
     facts, episodes = shown_lines(memories, context.max_context_tokens)
-    shown = [*facts, *episodes, *(line for line in summary.splitlines() if line.strip())]
-    added = await novel_part(response.text, shown, embedder_of(runtime.store))
+    added = await novel_part(response.text, [*facts, *episodes], embedder_of(runtime.store),
+                             [line for line in summary.splitlines() if line.strip()])
     return {"messages": [response.model_copy(update={"response_metadata": {
         **response.response_metadata, ADDED: added}})]}
