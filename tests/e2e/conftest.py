@@ -31,7 +31,7 @@ USERS = {"alice": ("acme", "member"), "bob": ("acme", "member"), "carol": ("glob
          "pia": ("acme", "member"), "quinn": ("acme", "member"), "rosa": ("acme", "member"),
          "tom": ("acme", "member"), "mallory": ("acme", "member"), "uma": ("acme", "member"),
          "vera": ("acme", "member"), "walt": ("acme", "member"), "xena": ("acme", "member"),
-         "yuri": ("acme", "member"), "zoe": ("acme", "member"),
+         "yuri": ("acme", "member"), "zoe": ("acme", "member"), "abel": ("acme", "member"),
          "ops": ("acme", "service")}
 
 

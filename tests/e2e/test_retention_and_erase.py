@@ -101,3 +101,25 @@ async def test_the_in_process_route_is_not_reachable_from_outside(server: Server
     async with httpx.AsyncClient(base_url=server.url) as http:
         response = await http.post("/noauth/threads/search", json={})
     assert response.status_code in (401, 403, 404)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [(b'{"user_id": "alice"}', 422, "takes no fields"), (b'["alice"]', 422, "takes no fields"),
+     (b"alice", 400, "not JSON")],
+)
+async def test_forget_me_refuses_a_body_it_does_not_understand_and_erases_nothing(
+    server: Server, client_for: Clients, body: bytes, status: int, says: str
+) -> None:
+    abel = client_for("abel")
+    thread = await abel.threads.create()
+    await say(abel, thread["thread_id"], "I live in Ghent.")
+    before = await all_memories(abel)
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.post(
+            "/engram/forget-me", content=body,
+            headers={"Authorization": f"Bearer {mint('abel', 'acme')}",
+                     "content-type": "application/json"})
+    assert response.status_code == status and says in response.json()["detail"]
+    assert await all_memories(abel) == before and before
+    assert (await abel.threads.get(thread["thread_id"]))["thread_id"] == thread["thread_id"]
