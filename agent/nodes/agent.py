@@ -59,7 +59,11 @@ def shown_lines(memories: list[dict[str, Any]], budget: int) -> tuple[list[str],
 
 def system_prompt(memories: list[dict[str, Any]], summary: str, budget: int) -> str:
     """The system prompt for one turn: facts, then episodes, as many as fit the memory share."""
-    facts, episodes = shown_lines(memories, budget)
+    return render_prompt(*shown_lines(memories, budget), summary)
+
+
+def render_prompt(facts: list[str], episodes: list[str], summary: str) -> str:
+    """The system prompt with these fact and episode lines and the running summary."""
     return SYSTEM_PROMPT.format(
         memories="\n".join(f"- {line}" for line in facts) or NO_MEMORIES,
         episodes="\n".join(f"- {line}" for line in episodes) or NO_MEMORIES,
@@ -76,10 +80,10 @@ async def agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Call the chat model on the prompt; note what the answer added beyond its memories."""
     context = context_of(runtime)
     model = models.load_chat_model(context.model)
-    memories, summary = state.get("memories", []), state.get("summary", "")
-    prompt = SystemMessage(system_prompt(memories, summary, context.max_context_tokens))
+    summary = state.get("summary", "")
+    facts, episodes = shown_lines(state.get("memories", []), context.max_context_tokens)
+    prompt = SystemMessage(render_prompt(facts, episodes, summary))
     response = await model.ainvoke([prompt, *state["messages"]])
-    facts, episodes = shown_lines(memories, context.max_context_tokens)
     added = await novel_part(response.text, [*facts, *episodes], embedder_of(runtime.store),
                              [line for line in summary.splitlines() if line.strip()])
     return {"messages": [response.model_copy(update={"response_metadata": {
