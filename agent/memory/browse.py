@@ -17,7 +17,7 @@ from langgraph.store.base import BaseStore, Item, SearchItem
 from agent.context import Context
 from agent.memory.episodes import EPISODE, is_episode
 from agent.memory.injection import is_instruction_or_claim
-from agent.memory.messages import CONTROL
+from agent.memory.messages import control_character
 from agent.memory.reconcile import FORGET_MATCH, forget, is_current
 from agent.memory.retrieval import search_memories
 from agent.memory.schema import matched_words, similarity
@@ -125,9 +125,9 @@ def check_correction(text: Any, field: str = "text") -> str:
         raise InvalidCorrection(f"`{field}` must be a non-empty string")
     if len(text) > MAX_TEXT:
         raise InvalidCorrection(f"`{field}` is {len(text)} characters; the most is {MAX_TEXT}")
-    if control := CONTROL.search(text):
-        raise InvalidCorrection(f"`{field}` contains the control character "
-                                f"U+{ord(control.group()):04X}: send plain text")
+    if control := control_character(text):
+        raise InvalidCorrection(f"`{field}` contains the control character {control}: send "
+                                "plain text")
     if is_instruction_or_claim(text):
         raise InvalidCorrection(f"`{field}` reads as an instruction to the system or a claim of "
                                 "authority, which Engram never stores: state a fact instead")

@@ -13,6 +13,12 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 """Control characters other than tab and newlines (Postgres text refuses NUL)."""
 
 
+def control_character(text: str) -> str | None:
+    """The first control character in `text` as `U+XXXX`, or None when it is plain text."""
+    found = CONTROL.search(text)
+    return f"U+{ord(found.group()):04X}" if found else None
+
+
 class NotText(ValueError):
     """Content that is not text; the message completes a sentence naming the field."""
 

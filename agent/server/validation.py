@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from agent.context import Context
 from agent.memory.browse import InvalidCorrection, check_correction
-from agent.memory.messages import CONTROL, NotText, content_text
+from agent.memory.messages import NotText, content_text, control_character
 
 MAX_MESSAGE_CHARS = 32_000
 MAX_MESSAGES_PER_RUN = 20
@@ -65,10 +65,8 @@ def validate_input(value: Any) -> None:
 
 def check_plain(text: str, field: str) -> None:
     """Refuse control characters (NUL included) in a user's text, naming the field."""
-    if control := CONTROL.search(text):
-        raise InvalidRun(
-            f"{field} contains the control character U+{ord(control.group()):04X}: send plain text"
-        )
+    if control := control_character(text):
+        raise InvalidRun(f"{field} contains the control character {control}: send plain text")
 
 
 def validate_context(value: Any) -> None:
