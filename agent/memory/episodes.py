@@ -14,8 +14,8 @@ an order of magnitude more than the question, for no better recall on public con
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -23,7 +23,7 @@ from langgraph.store.base import PutOp
 from pydantic import BaseModel, Field
 
 from agent.memory.schema import Source, memory_key
-from agent.memory.scrub import scrub
+from agent.memory.scrub import Scrubbed, scrub
 
 EPISODE = "episode"
 Role = Literal["user", "assistant"]
@@ -45,11 +45,20 @@ class Utterance:
     """What keys its episode within the thread (default: the message id). A live turn's is
     derived from its place in the thread and its words, so a retried run whose messages came
     back with new ids lands on the same episodes."""
+    scrubbed: Mapping[str, int] | None = None
+    """How many values of each category were masked in `text`; None until it is scrubbed."""
 
     @property
     def key_id(self) -> str:
         """The id its episode is keyed by."""
         return self.episode_id or self.message_id
+
+    def cleaned(self, result: Scrubbed | None = None) -> Utterance:
+        """This message scrubbed (by `result`, the scrubbing of its text, when given)."""
+        if self.scrubbed is not None:
+            return self
+        result = result or scrub(self.text)
+        return replace(self, text=result.text, scrubbed=result.counts)
 
 
 class EpisodeValue(BaseModel):
@@ -89,19 +98,20 @@ def episode_puts(
 ) -> list[PutOp]:
     """The store writes that keep a turn's messages as episodes (scrubbed; empty ones skipped).
 
-    `utterances` is one turn: the user's message, then the answers to it.
+    `utterances` is one turn: the user's message, then the answers to it. The write path hands
+    them over scrubbed (off the event loop when large); any that are not are scrubbed here.
     """
-    cleaned = [(utterance, scrub(utterance.text)) for utterance in utterances]
-    question = next((c.text for u, c in cleaned if u.role == "user" and c.text.strip()), "")
+    cleaned = [utterance.cleaned() for utterance in utterances]
+    question = next((u.text for u in cleaned if u.role == "user" and u.text.strip()), "")
     puts = []
-    for utterance, scrubbed in cleaned:
-        if not scrubbed.text.strip():
+    for utterance in cleaned:
+        if not utterance.text.strip():
             continue
         value = EpisodeValue(
-            text=scrubbed.text, gist=gist(question or scrubbed.text), role=utterance.role,
+            text=utterance.text, gist=gist(question or utterance.text), role=utterance.role,
             said_at=said_at.isoformat(),
             source=source.model_copy(update={"message_id": utterance.message_id}),
-            scrubbed=dict(scrubbed.counts),
+            scrubbed=dict(utterance.scrubbed or {}),
         )
         puts.append(PutOp(namespace, episode_key(namespace, source.thread_id, utterance.key_id),
                           value.model_dump(mode="json", exclude_none=True), index=EPISODE_INDEX))

@@ -29,8 +29,7 @@ from langgraph.store.base import BaseStore
 from agent.memory.episodes import Utterance, gist
 from agent.memory.messages import CONTROL, NotText, content_text
 from agent.memory.schema import Identity, Source
-from agent.memory.scrub import scrub
-from agent.memory.write import Extractor, Turn, write_turns
+from agent.memory.write import Extractor, Turn, scrub_turns, write_turns
 from store.embeddings import CachedEmbeddings
 
 MAX_SESSIONS = 2_000
@@ -188,7 +187,7 @@ def _batches(sessions: Sequence[Session]) -> list[list[Session]]:
     return [batch for batch in batches if batch]
 
 
-async def _prefetch(store: BaseStore, batch: Sequence[Session]) -> None:
+async def _prefetch(store: BaseStore, turns: Sequence[Turn]) -> None:
     """Embed a batch's episodes ahead, into the store's cache of recent vectors.
 
     The model then runs while the database writes the previous batch, on the other core,
@@ -197,9 +196,7 @@ async def _prefetch(store: BaseStore, batch: Sequence[Session]) -> None:
     embeddings = getattr(store, "embeddings", None)
     if not isinstance(embeddings, CachedEmbeddings):
         return
-    texts = [gist(cleaned) for session in batch for role, text in session.messages
-             if role == "user" and (cleaned := scrub(text).text).strip()]
-    await embeddings.aembed_documents(texts)
+    await embeddings.aembed_documents([gist(t.user.text) for t in turns if t.user.text.strip()])
 
 
 async def import_sessions(
@@ -212,16 +209,22 @@ async def import_sessions(
     batch are reconciled in order, so the outcome is the same as session by session. While a
     batch is written, the next one's episodes are embedded (unless the last batch had been
     imported before: a repeated import embeds one batch for nothing, not the whole history).
+    Each batch is scrubbed once, ahead, off the event loop.
     """
     result = ImportReport()
     batches = _batches(sessions)
+    if not batches:
+        return result
     ahead = True
+    upcoming = await scrub_turns([turn for s in batches[0] for turn in turns_of(s)])
     for index, batch in enumerate(batches):
+        turns = upcoming
         following = batches[index + 1] if index + 1 < len(batches) else None
-        prefetch = asyncio.create_task(_prefetch(store, following)) if following and ahead \
-            else None
-        written = await write_turns(
-            store, identity, [turn for s in batch for turn in turns_of(s)], extract)
+        prefetch = None
+        if following:
+            upcoming = await scrub_turns([turn for s in following for turn in turns_of(s)])
+            prefetch = asyncio.create_task(_prefetch(store, upcoming)) if ahead else None
+        written = await write_turns(store, identity, turns, extract)
         if prefetch is not None:
             await prefetch
         ahead = written.turns > 0

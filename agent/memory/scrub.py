@@ -9,24 +9,14 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+import numpy as np
 
-def _luhn(digits: str) -> bool:
-    nums = [int(d) for d in digits if d.isdigit()]
-    if not 13 <= len(nums) <= 19:
-        return False
-    total = 0
-    for i, n in enumerate(reversed(nums)):
-        if i % 2:
-            n *= 2
-            n -= 9 if n > 9 else 0
-        total += n
-    return total % 10 == 0
-
+from agent.memory.offload import sized
 
 _DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
 
@@ -47,27 +37,35 @@ class Category:
     name: str
     pattern: re.Pattern[str]
     check: Callable[[str], bool] = field(default=lambda _: True)
+    find: Callable[[str], list[tuple[int, int]]] | None = None
+    """Finds the values itself where a pattern cannot (card numbers: a Luhn check per window)."""
 
 
 CATEGORIES: tuple[Category, ...] = (
     Category("private_key", re.compile(
         r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL)),
-    Category("jwt", re.compile(r"\beyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]{5,}")),
+    # A token starts where its run of token characters starts (or after a short "word-"
+    # prefix): a start anywhere inside a run would rescan the run from every "eyJ" in it.
+    Category("jwt", re.compile(
+        r"(?<![\w-])(?:\w{1,20}-)?(?P<v>eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]{5,})")),
     Category("api_key", re.compile(
         r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}"
         r"|AKIA[0-9A-Z]{16}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{30,}"
         r"|sk_(?:live|test)_[0-9a-zA-Z]{16,}|glpat-[\w-]{20,})")),
     Category("url_password", re.compile(r"(?<=://)[^\s:/@]+:[^\s@/]+(?=@)")),
     Category("password", re.compile(
-        r"(?i)\b(?:password|passwd|pwd|passphrase|pin|secret|token|api[ _-]?key|access[ _-]?key)\b"
+        r"(?i)(?<!\w)(?:password|passwd|pwd|passphrase|pin|secret|token|api[ _-]?key|access[ _-]?key)\b"
         r"(?:\s*[:=]\s*|\s+is\s+)(?P<v>\S{4,})"), _unmasked),
     Category("session_id", re.compile(
-        r"(?i)\b(?:session[ _-]?id|sessionid|sid|session cookie|cookie)\b"
+        r"(?i)(?<!\w)(?:session[ _-]?id|sessionid|sid|session cookie|cookie)\b"
         r"(?:\s*[:=]\s*|\s+is\s+)(?P<v>[\w.%+/=-]{8,})"), _unmasked),
     Category("us_ssn", re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")),
-    Category("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")),
+    # The local part is read once from where its run of characters begins (leading dots and
+    # signs are not part of it); starting at every word boundary would rescan the run each time.
+    Category("email", re.compile(
+        r"(?<![\w.+-])[.+-]*(?P<v>\w[\w.+-]*@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b)")),
     Category("iban", re.compile(r"(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")),
-    Category("card_number", re.compile(r"\d"), _luhn),  # found by _card_spans
+    Category("card_number", re.compile(r"[0-9]"), find=lambda text: _card_spans(text)),
     Category("phone", re.compile(r"(?<![\w+])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?!\w)"), _phone),
 )
 
@@ -107,8 +105,8 @@ class Scrubbed:
 
 def _spans(category: Category, text: str) -> list[tuple[int, int]]:
     """Where `category` finds values in `text` (a `v` group narrows a match to its value)."""
-    if category.name == "card_number":
-        return _card_spans(text)
+    if category.find is not None:
+        return category.find(text)
     spans = []
     for match in category.pattern.finditer(text):
         group = "v" if "v" in match.re.groupindex else 0
@@ -117,47 +115,84 @@ def _spans(category: Category, text: str) -> list[tuple[int, int]]:
     return spans
 
 
-_DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d)*(?!\d)")
+_DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int64)
+"""A digit's Luhn value when it is doubled."""
+_CARD_LENGTHS = range(19, 12, -1)
+_ZERO, _NINE, _SPACE, _HYPHEN = ord("0"), ord("9"), ord(" "), ord("-")
 
 
 def _card_spans(text: str) -> list[tuple[int, int]]:
     """Luhn-valid 13-19 digit numbers, also inside longer runs ("2024 4111 1111 1111 1111").
 
-    A card starts and ends at a digit group's edge; the longest valid one from each start wins.
+    Digits separated by single spaces or hyphens form a run; a card starts and ends at a digit
+    group's edge, and the longest valid one from each start wins. Every window of every run is
+    checked at once (arrays over the whole text, Luhn sums from two running totals), so the
+    cost is linear in the text however its digits are grouped.
     """
-    spans = []
-    for run in _DIGIT_RUN.finditer(text):
-        digits = [i for i in range(run.start(), run.end()) if text[i].isdigit()]
-        starts = [i for i in digits if i == run.start() or not text[i - 1].isdigit()]
-        ends = {i + 1 for i in digits if i + 1 == run.end() or not text[i + 1].isdigit()}
-        cursor = run.start()
-        for start in starts:
-            if start < cursor:
-                continue
-            first = digits.index(start)
-            for count in range(19, 12, -1):
-                if first + count > len(digits) or digits[first + count - 1] + 1 not in ends:
-                    continue
-                end = digits[first + count - 1] + 1
-                if _luhn(text[start:end]):
-                    spans.append((start, end))
-                    cursor = end
-                    break
+    if sum(text.count(d) for d in "0123456789") < 13:
+        return []
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    places = np.flatnonzero((codes >= _ZERO) & (codes <= _NINE))
+    gaps = np.diff(places)
+    # Digits are in one run when next to each other, or one space or hyphen apart.
+    between = codes[places[:-1] + 1]
+    joined = (gaps == 1) | ((gaps == 2) & ((between == _SPACE) | (between == _HYPHEN)))
+    run = np.concatenate(([0], np.cumsum(~joined)))
+    starts_group = np.concatenate(([True], gaps != 1))
+    ends_group = np.concatenate((gaps != 1, [True]))
+    values = (codes[places] - _ZERO).astype(np.int64)
+    doubled = _DOUBLED[values]
+    even = np.arange(len(values)) % 2 == 0
+    # Running Luhn sums doubling the digits at even places, and at odd places.
+    even_doubled = np.concatenate(([0], np.cumsum(np.where(even, doubled, values))))
+    odd_doubled = np.concatenate(([0], np.cumsum(np.where(even, values, doubled))))
+    group_starts = np.flatnonzero(starts_group)
+    best = np.zeros(len(values), dtype=np.int64)
+    for length in _CARD_LENGTHS:  # longest first: a start keeps the longest valid card
+        first = group_starts[group_starts + length <= len(values)]
+        last = first + length - 1
+        # The last digit is never doubled: those of the other parity are.
+        sums = np.where(even[last], odd_doubled[last + 1] - odd_doubled[first],
+                        even_doubled[last + 1] - even_doubled[first])
+        valid = ends_group[last] & (run[first] == run[last]) & (sums % 10 == 0) & (
+            best[first] == 0)
+        best[first[valid]] = length
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for start in np.flatnonzero(best).tolist():
+        if start >= cursor:  # the next card starts after the last one found
+            cursor = start + int(best[start])
+            spans.append((int(places[start]), int(places[cursor - 1]) + 1))
     return spans
 
 
+def _masked(text: str, spans: list[tuple[int, int]], name: str) -> str:
+    """`text` with each span (in order, not overlapping) replaced by `[name]`, built once."""
+    parts: list[str] = []
+    cursor = 0
+    for start, end in spans:
+        parts += (text[cursor:start], f"[{name}]")
+        cursor = end
+    parts.append(text[cursor:])
+    return "".join(parts)
+
+
 def scrub(text: str, policy: ScrubPolicy | None = None) -> Scrubbed:
-    """Mask every recognised secret or identifier in `text` as `[category]`."""
+    """Mask every recognised secret or identifier in `text` as `[category]`.
+
+    Linear in the length of `text`: each category is one pass of its pattern (written so that
+    no start rescans what an earlier start read), and the text is rebuilt once per category.
+    """
     policy = policy or default_policy()
     counts: Counter[str] = Counter()
     for category in CATEGORIES:
         if category.name not in policy.categories:
             continue
-        for start, end in reversed(_spans(category, text)):
-            if text[start:end] in policy.allow:
-                continue
-            counts[category.name] += 1
-            text = f"{text[:start]}[{category.name}]{text[end:]}"
+        spans = [(start, end) for start, end in _spans(category, text)
+                 if text[start:end] not in policy.allow]
+        if spans:
+            counts[category.name] += len(spans)
+            text = _masked(text, spans, category.name)
     return Scrubbed(text=text, counts=dict(counts))
 
 
@@ -187,6 +222,11 @@ def only_placeholders(text: str) -> bool:
     return all(_FRAME_END.search(_PLACEHOLDER.sub("", clause).strip(" ,'\"()"))
                for clause in masked) and not any(
         clause.strip() and not _PLACEHOLDER.search(clause) for clause in clauses)
+
+
+async def scrub_all(texts: Sequence[str]) -> list[Scrubbed]:
+    """Scrub each text; a large batch in a worker thread, off the server's event loop."""
+    return await sized(sum(map(len, texts)), lambda: [scrub(text) for text in texts])
 
 
 def scrub_value(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -23,9 +23,10 @@ from agent.memory import ledger, reconcile
 from agent.memory.episodes import Utterance, episode_key, episode_puts
 from agent.memory.extract import extract_candidates
 from agent.memory.extract_llm import llm_candidates
+from agent.memory.offload import sized
 from agent.memory.reconcile import MemoryOperation
 from agent.memory.schema import Identity, MemoryCandidate, Source, memory_namespace
-from agent.memory.scrub import scrub
+from agent.memory.scrub import scrub_all
 
 Extractor = Callable[[str], Awaitable[list[MemoryCandidate]]]
 """Candidate memories from a user's (already scrubbed) message."""
@@ -60,8 +61,22 @@ class Written:
 
 
 async def _extract(extract: Extractor, text: str) -> list[MemoryCandidate]:
-    cleaned = scrub(text).text
-    return await extract(cleaned) if cleaned.strip() else []
+    return await extract(text) if text.strip() else []
+
+
+async def scrub_turns(turns: Sequence[Turn]) -> list[Turn]:
+    """The turns with every message scrubbed, in one batch (off the event loop when large).
+
+    A message scrubbed before (an import scrubs ahead of its writes) is kept as it is.
+    """
+    texts = [u.text for t in turns for u in (t.user, *t.answers) if u.scrubbed is None]
+    results = iter(await scrub_all(texts))
+
+    def clean(utterance: Utterance) -> Utterance:
+        return utterance if utterance.scrubbed is not None else utterance.cleaned(next(results))
+
+    return [replace(t, user=clean(t.user), answers=tuple(clean(a) for a in t.answers))
+            for t in turns]
 
 
 def extractor(model_name: str | None, near: Sequence[dict[str, Any]] = ()) -> Extractor:
@@ -76,7 +91,7 @@ def extractor(model_name: str | None, near: Sequence[dict[str, Any]] = ()) -> Ex
         return lambda text: llm_candidates(model, text, near)
 
     async def rules(text: str) -> list[MemoryCandidate]:
-        return extract_candidates(text)
+        return await sized(len(text), lambda: extract_candidates(text))
 
     return rules
 
@@ -112,6 +127,7 @@ async def write_turns(
     if not fresh:
         return written
     # Scrub before extraction: no rule, subject, key or model call sees a secret of the turn.
+    fresh = await scrub_turns(fresh)
     extracted = await asyncio.gather(*(_extract(extract, t.user.text) for t in fresh))
     per_turn: list[list[dict[str, Any]]] = [[] for _ in fresh]
     gated_per_turn: list[list[MemoryOperation]] = [[] for _ in fresh]
