@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -20,8 +21,31 @@ class ModelConfigError(RuntimeError):
     """The configured chat model cannot be built."""
 
 
+class ModelNotAllowed(ModelConfigError):
+    """A run named a chat model this server does not offer."""
+
+
+def allowed_models() -> frozenset[str]:
+    """What a run may name as its model: ENGRAM_ALLOWED_MODELS, else only the server's MODEL.
+
+    The server's key pays for every call, so a caller chooses among what the operator listed.
+    The offline responder costs nothing and is always allowed.
+    """
+    listed = os.environ.get("ENGRAM_ALLOWED_MODELS", "") or os.environ.get("MODEL", "")
+    return frozenset({m.strip() for m in listed.split(",") if m.strip()} | {OFFLINE_RESPONDER})
+
+
+def check_model(name: str | None) -> None:
+    """Raise ModelNotAllowed when a run names a model the server does not offer."""
+    if name and name.strip() and name.strip() not in (allowed := allowed_models()):
+        raise ModelNotAllowed(f"model {name.strip()!r} is not offered by this server; choose one "
+                              f"of {sorted(allowed)} or leave `model` empty (operators list "
+                              "models in ENGRAM_ALLOWED_MODELS)")
+
+
 def configured_model_name(name: str | None) -> str | None:
-    """The run's model, else the server's `MODEL` setting, else None (offline)."""
+    """The run's model (if the server offers it), else the server's `MODEL`, else None."""
+    check_model(name)
     return (name or os.environ.get("MODEL", "")).strip() or None
 
 
@@ -56,11 +80,21 @@ def load_chat_model(name: str | None) -> BaseChatModel:
 
 def section(prompt: str, header: str) -> list[str]:
     """The lines of one section of our system prompt, up to the next blank line."""
-    _, found, rest = prompt.partition(header)
-    if not found:
+    lines = prompt.split("\n")
+    if header not in lines:  # a header is a line of its own, never words inside a memory
         return []
-    lines = rest.strip("\n").split("\n\n", 1)[0].splitlines()
-    return [line.strip() for line in lines if line.strip() and line.strip() != NO_MEMORIES]
+    body = "\n".join(lines[lines.index(header) + 1:]).strip("\n").split("\n\n", 1)[0]
+    return [line.strip() for line in body.splitlines()
+            if line.strip() and line.strip() != NO_MEMORIES]
+
+
+def unquoted(line: str) -> str:
+    """A prompt line's text: a JSON-quoted memory without its quotes, anything else as it is."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return line
+    return value if isinstance(value, str) else line
 
 
 class OfflineResponder(BaseChatModel):
@@ -82,7 +116,7 @@ class OfflineResponder(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         system = "\n".join(m.text for m in messages if isinstance(m, SystemMessage))
-        memories = [line.removeprefix("- ") for line in section(system, MEMORY_HEADER)]
+        memories = [unquoted(line.removeprefix("- ")) for line in section(system, MEMORY_HEADER)]
         episodes = [line.removeprefix("- ") for line in section(system, EPISODES_HEADER)]
         summary = section(system, SUMMARY_HEADER)
         question = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")

@@ -95,3 +95,35 @@ async def _probe(url: str) -> None:
             f"cannot reach Postgres at {redact(url)}: {reason}. Start the database or fix "
             "DATABASE_URL (unset it to use the embedded Postgres)."
         ) from err
+
+
+MIGRATION_LOCK = 7_310_592_041
+"""The advisory lock key that serialises migrations (any fixed number, the same everywhere)."""
+
+
+@asynccontextmanager
+async def migrations_locked(pool: Pool, poll_s: float = 0.1) -> AsyncIterator[None]:
+    """Hold the migration lock: replicas started together migrate one after the other.
+
+    The lock is held on a connection of its own, so the migrations may use the pool's others;
+    each replica then finds what the first applied and applies nothing twice. A waiting
+    replica polls, in autocommit, instead of blocking in a statement: a waiting statement (or
+    an open transaction) would hold a snapshot that the first replica's `CREATE INDEX
+    CONCURRENTLY` waits for, while it waits for the lock: neither would ever finish.
+    """
+    async with pool.connection() as conn:
+        await conn.set_autocommit(True)
+        try:
+            while True:
+                cursor = await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok",
+                                            (MIGRATION_LOCK,))
+                row = await cursor.fetchone()
+                if row and row["ok"]:
+                    break
+                await asyncio.sleep(poll_s)
+            try:
+                yield
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+        finally:
+            await conn.set_autocommit(False)

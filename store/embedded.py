@@ -14,6 +14,7 @@ import importlib.util
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -65,6 +66,8 @@ def ensure_running(data_dir: Path) -> str:
         user = _run_as()
         if not (data_dir / "PG_VERSION").exists():
             _initdb(data_dir, user)
+        if (sockets := socket_dir(data_dir)) != data_dir:
+            private_socket_dir(sockets, user)
         if not _is_running(data_dir, user):
             _start(data_dir, user)
     return conninfo(data_dir)
@@ -112,12 +115,29 @@ def _initdb(data_dir: Path, user: pwd.struct_passwd | None) -> None:
     )
 
 
+def private_socket_dir(path: Path, user: pwd.struct_passwd | None) -> None:
+    """Create the socket folder private to Postgres' account, or refuse one that is not.
+
+    It lies in the shared temporary folder: a folder there made by someone else (or open to
+    others) would hand them a superuser connection, since the socket trusts whoever reaches it.
+    """
+    owner = user.pw_uid if user is not None else os.geteuid()
+    try:
+        path.mkdir(mode=0o700)
+        if user is not None:
+            os.chown(path, user.pw_uid, user.pw_gid)
+    except FileExistsError:
+        pass
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != owner or info.st_mode & 0o077:
+        raise EmbeddedPostgresError(
+            f"the embedded Postgres' socket folder {path} already exists and is not a private "
+            f"folder of uid {owner} (mode 0700): another user may have made it. Remove it, or "
+            "set ENGRAM_DATA_DIR to a shorter path (the socket then lives in the data folder).")
+
+
 def _start(data_dir: Path, user: pwd.struct_passwd | None) -> None:
     sockets = socket_dir(data_dir)
-    if sockets != data_dir:
-        sockets.mkdir(mode=0o700, exist_ok=True)
-        if user is not None:
-            os.chown(sockets, user.pw_uid, user.pw_gid)
     options = f"-h '' -k {sockets} -c max_connections=200 -c shared_buffers=256MB"
     try:
         _pg_ctl(data_dir, user, "-w", "-t", "60", "-l", str(data_dir / "server.log"),

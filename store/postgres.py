@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.store.base import TTLConfig
 
-from store.database import DatabaseError, Pool, connection_pool, database_url
+from store.database import DatabaseError, Pool, connection_pool, database_url, migrations_locked
 from store.embeddings import EmbeddingModel, load_embedding_model
 from store.maintenance import prune_forever
 from store.retention import DAY, KIND_TTL_MINUTES
@@ -92,7 +92,8 @@ async def checkpointer() -> AsyncIterator[AsyncPostgresSaver]:
     interval = _int_setting("ENGRAM_PRUNE_INTERVAL_S", 600)
     async with connection_pool(await database_url()) as pool:
         saver = AsyncPostgresSaver(pool)
-        await saver.setup()
+        async with migrations_locked(pool):
+            await saver.setup()
         pruning = asyncio.create_task(prune_forever(pool, keep, interval)) if interval > 0 else None
         try:
             yield saver
@@ -111,7 +112,8 @@ async def store() -> AsyncIterator[MemoryStore]:
         memory_store = MemoryStore(pool, index=model.index_config(), ttl=TTL)
         if episode_days := _int_setting("ENGRAM_EPISODE_TTL_DAYS", 0):
             memory_store.kind_ttl = {**KIND_TTL_MINUTES, "episode": episode_days * DAY}
-        await memory_store.setup()
+        async with migrations_locked(pool):
+            await memory_store.setup()
         # The LangGraph server does not sweep a custom store: expired memories are ours to delete.
         await memory_store.start_ttl_sweeper()
         try:

@@ -32,8 +32,8 @@ def default_ttl(
     """The TTL a write gets when it names none (`kinds`: minutes by memory kind)."""
     if namespace and namespace[0] in NAMESPACE_TTL_MINUTES:
         return NAMESPACE_TTL_MINUTES[namespace[0]]
-    if value.get("invalid_at"):
-        return HISTORY_TTL_MINUTES
+    if value.get("invalid_at") and value.get("kind") != "episode":
+        return HISTORY_TTL_MINUTES  # a superseded fact; a superseded episode keeps its own TTL
     return kinds.get(str(value.get("kind", "")))
 
 

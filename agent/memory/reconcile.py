@@ -112,8 +112,20 @@ def scrubbed_candidate(candidate: MemoryCandidate) -> tuple[MemoryCandidate, dic
 
 
 def is_current(item: Item) -> bool:
-    """Whether a stored memory is in force (not a superseded history item)."""
+    """Whether a stored memory is in force: `invalid_at` marks what a later statement replaced.
+
+    One field for every kind: a superseded fact (a history item) and an episode that stated a
+    superseded value both carry it (the episode also `superseded_at`, its older name).
+    """
     return not item.value.get("invalid_at")
+
+
+def is_findable(item: Item) -> bool:
+    """Whether searches return it: what is in force, and every episode, never a superseded fact.
+
+    A superseded episode stays findable as dated history, ranked lower (store/search.py).
+    """
+    return is_current(item) or is_episode(item.value)
 
 
 def _decide(
@@ -281,7 +293,7 @@ async def _date_episodes(
                                       unless=marker_words(op.text, op.subject))
     await asyncio.gather(*(
         store.aput(namespace, item.key, {**_stored(item), "superseded_by": op.key,
-                                         "superseded_at": now}, index=False)
+                                         "invalid_at": now, "superseded_at": now}, index=False)
         for item in episodes if not item.value.get("superseded_by")))
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from langgraph.store.base import BaseStore, SearchItem
 
 from agent.memory.episodes import is_episode
-from agent.memory.reconcile import is_current
+from agent.memory.reconcile import is_findable
 from agent.memory.restatement import same_question
 from agent.memory.schema import matched_words, similarity
 
@@ -62,7 +62,7 @@ async def find_memories(
     fetch = fetch or min(limit * OVERFETCH, MAX_FETCH)
     found = await asyncio.gather(*(store.asearch(ns, query=query, limit=fetch) for ns in namespaces))
     hits = [hit for batch in found for hit in batch
-            if is_current(hit) and is_relevant(hit, min_relevance)]
+            if is_findable(hit) and is_relevant(hit, min_relevance)]
     repeats = [hit for hit in hits if is_episode(hit.value) and hit.value.get("role") == "user"
                and same_question(query, str(hit.value.get("text", "")))]
     ranked = [(hit, hit.score or 0.0) for hit in hits if hit not in repeats]

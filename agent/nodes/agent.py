@@ -63,9 +63,14 @@ def system_prompt(memories: list[dict[str, Any]], summary: str, budget: int) -> 
 
 
 def render_prompt(facts: list[str], episodes: list[str], summary: str) -> str:
-    """The system prompt with these fact and episode lines and the running summary."""
+    """The system prompt with these fact and episode lines and the running summary.
+
+    Facts are JSON-quoted, as episodes are: whatever a memory's text holds stays inside its
+    quote, one line of data.
+    """
     return SYSTEM_PROMPT.format(
-        memories="\n".join(f"- {line}" for line in facts) or NO_MEMORIES,
+        memories="\n".join(f"- {json.dumps(line, ensure_ascii=False)}" for line in facts)
+        or NO_MEMORIES,
         episodes="\n".join(f"- {line}" for line in episodes) or NO_MEMORIES,
         summary=summary.strip() or NO_MEMORIES,
     )

@@ -41,7 +41,8 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
          "score": round(score, 4),
          **({"role": item.value.get("role"), "said_at": item.value.get("said_at")}
             if is_episode(item.value) else {}),
-         **({"superseded_by": item.value["superseded_by"]}
+         **({"superseded_by": item.value["superseded_by"], "invalid_at": item.value.get(
+             "invalid_at", item.value.get("superseded_at"))}
             if item.value.get("superseded_by") else {})}
         for item, score in found.ranked
     ]

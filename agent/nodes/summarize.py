@@ -19,7 +19,7 @@ from agent import models
 from agent.context import Context, context_of
 from agent.memory import reconcile
 from agent.memory.schema import MemoryCandidate, Source, identity_of, memory_namespace
-from agent.memory.scrub import scrub
+from agent.memory.scrub import scrub_all
 from agent.nodes.agent import ADDED
 from agent.nodes.common import require_store, thread_and_run
 from agent.prompts import SUMMARIZE_PROMPT
@@ -117,7 +117,7 @@ async def summarize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     else:
         summary = extractive_summary(previous, folded, budget)
     # The summary outlives the messages it replaces: it keeps no secret they contained.
-    summary = scrub(summary).text
+    summary = (await scrub_all([summary]))[0].text
     turns = state.get("summarized_turns", 0) + sum(isinstance(m, HumanMessage) for m in folded)
     metrics.SUMMARIZATIONS.inc()
     await _remember(summary, turns, runtime)

@@ -3,7 +3,9 @@
 Tokens are verified by `agent.server.tokens` (JWTs, or static tokens in explicit dev mode). Threads are
 stamped with their owner and organisation and filtered by them; store access is confined to the
 caller's own memories (read and write) and their organisation's shared memories (read; admins
-write); assistants and crons are writable by admins only; everything without a handler is denied.
+write), and what is written there passes the checks of Engram's own writes; assistants are seen
+within their organisation (the deployed ones by all) and managed by its admins; scheduled runs
+(crons) are refused; everything without a handler is denied.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from typing import Any
 
 from langgraph_sdk import Auth
 
+from agent.memory.browse import MAX_QUERY_CHARS, InvalidCorrection, client_memory
 from agent.memory.schema import memory_namespace, shared_namespace
-from agent.memory.scrub import scrub_value
 from agent.server.tokens import Caller, InvalidToken, caller_for, settings
 
 # Resolve the settings now, so a server with missing or contradictory auth settings fails to
@@ -79,16 +81,24 @@ async def on_threads(ctx: Auth.types.AuthContext, value: Any) -> dict[str, str] 
     return _owner(ctx)
 
 
+SYSTEM_ASSISTANTS = {"created_by": "system"}
+"""The metadata the server gives the assistants it deploys from langgraph.json."""
+
+
+def _visible_assistants(ctx: Auth.types.AuthContext) -> dict[str, Any]:
+    return {"$or": [{"org": _caller(ctx).org_id}, SYSTEM_ASSISTANTS]}
+
+
 @auth.on.assistants.read
-async def on_assistant_read(ctx: Auth.types.AuthContext, value: Any) -> bool:
-    """Anyone signed in may read the deployed assistants (to run them)."""
-    return True
+async def on_assistant_read(ctx: Auth.types.AuthContext, value: Any) -> dict[str, Any]:
+    """Anyone signed in may read (and run) the deployed assistants and their organisation's."""
+    return _visible_assistants(ctx)
 
 
 @auth.on.assistants.search
-async def on_assistant_search(ctx: Auth.types.AuthContext, value: Any) -> bool:
-    """Anyone signed in may list the deployed assistants."""
-    return True
+async def on_assistant_search(ctx: Auth.types.AuthContext, value: Any) -> dict[str, Any]:
+    """Anyone signed in may list the deployed assistants and their organisation's."""
+    return _visible_assistants(ctx)
 
 
 @auth.on.assistants
@@ -97,48 +107,84 @@ async def on_assistant_change(ctx: Auth.types.AuthContext, value: Any) -> dict[s
     caller = _caller(ctx)
     if caller.role != "admin":
         raise _forbidden("only organisation admins manage assistants")
-    if isinstance(value, dict) and ctx.action == "create":
-        value.setdefault("metadata", {})["org"] = caller.org_id
+    if isinstance(value, dict) and ctx.action in ("create", "update"):
+        # Stamped with the organisation (in place: the server keeps the dict it passed);
+        # "created_by" is the server's mark of the assistants every organisation sees.
+        if not isinstance(value.get("metadata"), dict):
+            value["metadata"] = {}
+        value["metadata"].pop("created_by", None)
+        value["metadata"]["org"] = caller.org_id
     return {"org": caller.org_id}
 
 
 @auth.on.crons
-async def on_crons(ctx: Auth.types.AuthContext, value: Any) -> dict[str, str]:
-    """Scheduled runs: admins, within their organisation."""
-    caller = _caller(ctx)
-    if caller.role != "admin":
-        raise _forbidden("only organisation admins manage crons")
-    if isinstance(value, dict) and isinstance(value.get("metadata"), dict | None):
-        value["metadata"] = {**(value.get("metadata") or {}), **_owner(ctx)}
-    return {"org": caller.org_id}
+async def on_crons(ctx: Auth.types.AuthContext, value: Any) -> bool:
+    """Scheduled runs are refused: the scheduler starts them without the caller's organisation."""
+    raise _forbidden("scheduled runs (crons) are not supported by Engram: the scheduler would run "
+                     "them without your organisation; call runs.wait from your own scheduler")
 
 
 def _within(namespace: tuple[str, ...], root: tuple[str, ...]) -> bool:
     return namespace[: len(root)] == root
 
 
+def _invalid(detail: str) -> Auth.exceptions.HTTPException:
+    return Auth.exceptions.HTTPException(status_code=422, detail=detail)
+
+
+MAX_KEY_CHARS = 256
+INDEXED_FIELDS = (None, False, ["text"])
+"""What a write may ask to embed: the default (`text`), nothing, or `text` by name."""
+
+
+def _check_write(value: dict[str, Any]) -> None:
+    """A store put: a memory as Engram writes them (checked, completed and scrubbed), or 422."""
+    if not isinstance(value.get("key"), str) or len(value["key"]) > MAX_KEY_CHARS:
+        raise _invalid(f"`key` must be a string of at most {MAX_KEY_CHARS} characters")
+    if value.get("index") not in INDEXED_FIELDS:
+        raise _invalid(f"`index` is {value.get('index')!r}: a memory embeds its text; send no "
+                       'index, false, or ["text"]')
+    try:
+        value["value"] = client_memory(value.get("value"))
+    except InvalidCorrection as err:
+        raise _invalid(str(err)) from err
+
+
+def _check_search(value: dict[str, Any]) -> None:
+    query = value.get("query")
+    if query is not None and (not isinstance(query, str) or len(query) > MAX_QUERY_CHARS):
+        raise _invalid(f"`query` must be text of at most {MAX_QUERY_CHARS} characters")
+    if not 0 < int(value.get("limit") or 10) <= MAX_SEARCH_LIMIT:
+        raise _invalid(f"`limit` must be from 1 to {MAX_SEARCH_LIMIT}")
+
+
+MAX_SEARCH_LIMIT = 1000
+
+
 @auth.on.store()
 async def on_store(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> bool:
-    """Own memories: read and write. Organisation's shared memories: read; admins write."""
+    """Own memories: read and write. Organisation's shared memories: read; admins write.
+
+    Whose namespace it is is decided first (403), then what is sent is checked (422): a write
+    holds one memory as Engram's own writes do, a search a query of bounded size.
+    """
     caller = _caller(ctx)
     if caller.role == "service":
         raise _forbidden("the service role has no access to memories")
     own, shared = memory_namespace(caller.identity), shared_namespace(caller.org_id)
     namespace = tuple(value.get("namespace") or ())
-    if isinstance(value.get("value"), dict):
-        # Writes through the HTTP API are scrubbed like the graph's own.
-        cleaned, counts = scrub_value(value["value"])
-        value["value"] = {**cleaned, "scrubbed": counts} if counts else cleaned
-    if _within(namespace, own):
-        return True
-    if _within(namespace, shared):
-        if ctx.action in READS or caller.role == "admin":
-            return True
+    if _within(namespace, shared) and ctx.action not in READS and caller.role != "admin":
         raise _forbidden("only organisation admins write the shared memories")
-    if ctx.action in ("search", "list_namespaces") and _within(own, namespace):
+    if ctx.action in ("search", "list_namespaces") and not _within(namespace, own) \
+            and not _within(namespace, shared) and _within(own, namespace):
         value["namespace"] = own  # a search from a parent prefix is narrowed to the caller's own
-        return True
-    raise _forbidden(f"store namespace {list(namespace)} is not yours")
+    elif not _within(namespace, own) and not _within(namespace, shared):
+        raise _forbidden(f"store namespace {list(namespace)} is not yours")
+    if ctx.action == "put":
+        _check_write(value)
+    elif ctx.action == "search":
+        _check_search(value)
+    return True
 
 
 @auth.on

@@ -96,7 +96,9 @@ async def list_memories(request: Request) -> JSONResponse:
         kind = _kind(request)
     except ValueError as err:
         return _bad(err)
-    store, query = await server_store(), " ".join(request.query_params.get("q", "").split())
+    if len(raw := request.query_params.get("q", "")) > browse.MAX_QUERY_CHARS:
+        return _bad(ValueError(f"`q` has {len(raw)} characters; at most {browse.MAX_QUERY_CHARS}"))
+    store, query = await server_store(), " ".join(raw.split())
     own = memory_namespace(identity)
     if query:
         items: list[Any] = await browse.search(

@@ -39,6 +39,8 @@ from agent.server.validation import InvalidRun, check_plain
 GRAPH = "memory_agent"
 APPROVAL_ENV = "ENGRAM_MCP_APPROVAL"
 Limit = Annotated[int, Field(ge=1, le=50, description="How many memories to return (1-50).")]
+Query = Annotated[str, Field(min_length=1, max_length=browse.MAX_QUERY_CHARS,
+                             description="What to look for, in words.")]
 
 server: MCPServer[Any] = MCPServer(
     name="engram",
@@ -117,7 +119,7 @@ def _shown(items: list[Any], identity: Identity) -> list[dict[str, Any]]:
 
 
 @server.tool()
-async def search_memory(query: str, ctx: Context[Any, Any], limit: Limit = 5) -> list[dict[str, Any]]:
+async def search_memory(query: Query, ctx: Context[Any, Any], limit: Limit = 5) -> list[dict[str, Any]]:
     """Search the user's memories (facts, preferences, past conversation) by meaning and words.
 
     Ranked as Engram's own retrieval ranks them; the best first.

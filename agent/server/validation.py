@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from agent.context import Context
 from agent.memory.browse import InvalidCorrection, check_correction
 from agent.memory.messages import NotText, content_text, control_character
+from agent.models import ModelNotAllowed, check_model
 
 MAX_MESSAGE_CHARS = 32_000
 MAX_MESSAGES_PER_RUN = 20
@@ -81,6 +82,10 @@ def validate_context(value: Any) -> None:
             for e in err.errors()
         )
         raise InvalidRun(problems) from err
+    try:
+        check_model(value.get("model") if isinstance(value, dict) else None)
+    except ModelNotAllowed as err:
+        raise InvalidRun(f"context.model: {err}") from err
 
 
 def depth(value: Any, limit: int = MAX_DEPTH) -> int:

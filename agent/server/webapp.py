@@ -40,7 +40,20 @@ from agent.server.validation import (
 
 RUN_PATHS = re.compile(r"^/(?:threads/[^/]+/)?runs(?:/wait|/stream)?/?$")
 MAX_BODY_BYTES = 1_000_000
-MAX_IMPORT_BYTES = 20_000_000
+"""Any request body: a run holds at most 20 messages of 32,000 characters."""
+MAX_IMPORT_BYTES = 4_000_000
+"""An import request (split a larger history into several)."""
+MAX_SMALL_BODY_BYTES = 64_000
+"""Store, console and MCP requests: their texts are at most a few thousand characters."""
+BODY_LIMITS: list[tuple[re.Pattern[str], int]] = [
+    (re.compile(r"^/engram/import/?$"), MAX_IMPORT_BYTES),
+    (re.compile(r"^/(?:store/|engram/)"), MAX_SMALL_BODY_BYTES),
+]
+
+
+def body_limit(path: str) -> int:
+    """The most bytes a request body to `path` may have."""
+    return next((limit for pattern, limit in BODY_LIMITS if pattern.match(path)), MAX_BODY_BYTES)
 
 
 def _run_batch(body: Any) -> None:
@@ -57,24 +70,48 @@ VALIDATED: list[tuple[re.Pattern[str], Callable[[Any], None]]] = [
 ]
 
 
+TURNED_OFF = re.compile(r"^/threads/[^/]+/(?:commands|stream/events)/?$")
+"""The event-streaming (v2) routes: they start runs without the run routes' validation (and the
+pinned server ignores `http.disable_event_streaming`), so Engram turns them off here."""
+
+
 def _validator(scope: Scope) -> Callable[[Any], None] | None:
-    if scope["type"] != "http" or scope["method"] != "POST":
+    if scope["method"] != "POST":
         return None
     return next((check for path, check in VALIDATED if path.match(scope["path"])), None)
 
 
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
 class RequestValidation:
-    """Reject a run or a state update whose body is invalid with a 422 naming the field."""
+    """Refuse oversized bodies (413) before anything reads them, and invalid runs (422).
+
+    Every body is held to its route's size limit; a run or state update whose body is invalid
+    is refused naming the field. Everything else passes through.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         """Wrap `app`."""
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Buffer and check the bodies of VALIDATED routes; pass everything else through."""
-        validate = _validator(scope)
-        if validate is None:
+        """Check the size of every body, and the content of VALIDATED routes' bodies."""
+        if scope["type"] in ("http", "websocket") and TURNED_OFF.match(scope["path"]):
+            await _turned_off(scope, send)
+            return
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
+            return
+        limit = body_limit(scope["path"])
+        declared = _declared_length(scope)
+        if declared is not None and declared > limit:
+            await _reject(send, 413, f"request body of {declared} bytes is over this route's "
+                                     f"limit of {limit} bytes")
             return
         chunks: list[bytes] = []
         size = 0
@@ -84,22 +121,24 @@ class RequestValidation:
                 return
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > MAX_BODY_BYTES:
-                await _reject(send, 413, f"request body over {MAX_BODY_BYTES} bytes")
+            if size > limit:
+                await _reject(send, 413, f"request body over this route's limit of {limit} "
+                                         "bytes")
                 return
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        try:
-            validate(json.loads(body) if body else None)
-        except InvalidRun as err:
-            await _reject(send, 422, str(err))
-            return
-        except RecursionError:
-            await _reject(send, 422, "request body is nested too deeply")
-            return
-        except ValueError:
-            pass  # not JSON: the server's own parser answers with its error
+        if (validate := _validator(scope)) is not None:
+            try:
+                validate(json.loads(body) if body else None)
+            except InvalidRun as err:
+                await _reject(send, 422, str(err))
+                return
+            except RecursionError:
+                await _reject(send, 422, "request body is nested too deeply")
+                return
+            except ValueError:
+                pass  # not JSON: the server's own parser answers with its error
 
         replayed = False
 
@@ -111,6 +150,14 @@ class RequestValidation:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+async def _turned_off(scope: Scope, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})  # refused before the handshake
+        return
+    await _reject(send, 404, "the event-streaming routes are turned off in Engram: start runs "
+                             "with POST /threads/{id}/runs (or /runs/stream, /runs/wait)")
 
 
 async def _reject(send: Send, status: int, detail: str) -> None:

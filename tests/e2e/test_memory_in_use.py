@@ -92,8 +92,7 @@ async def search_everywhere(server: Server, client: LangGraphClient, user: str, 
 
 
 def current(found: list[dict[str, Any]], word: str) -> list[int]:
-    return [i for i, m in enumerate(found) if word in m["text"]
-            and not m.get("superseded_by") and not m.get("invalid_at")]
+    return [i for i, m in enumerate(found) if word in m["text"] and not m.get("invalid_at")]
 
 
 async def test_a_superseded_value_is_never_current_and_ranks_below_the_new_one(

@@ -64,6 +64,12 @@ async def test_a_contradiction_supersedes_and_keeps_history(memory_store: Any) -
     assert new.value["supersedes"] == [old.key]
     assert new.value["history"][-1]["text"] == "The user lives in Paris."
     assert "contradicts" in new.value["history"][-1]["reason"]
+    # One field says "no longer current" for every kind: the episode that stated Paris has it.
+    (said,) = [i for i in await memory_store.asearch(namespace(user), limit=10)
+               if i.value["kind"] == "episode" and i.value.get("invalid_at")]
+    assert said.value["text"] == "I live in Paris."
+    assert said.value["superseded_by"] == new.key
+    assert said.value["superseded_at"] == said.value["invalid_at"]
 
 
 async def test_reversed_preferences_are_contradictions_not_rewordings(memory_store: Any) -> None:
@@ -166,6 +172,7 @@ async def test_llm_extraction_sees_the_turn_and_near_memories_and_drives_the_pla
         MemoryCandidate(kind="fact", subject="pet", text="The user has a cat called Miso.",
                         importance=0.6, confidence=0.9),
     ])])
+    monkeypatch.setenv("ENGRAM_ALLOWED_MODELS", "test:fake")
     monkeypatch.setattr(models, "load_chat_model", lambda name: model)
     state = {"messages": [HumanMessage("Maybe tea is nicer? Also my cat Miso says hi.")],
              "memories": near}

@@ -75,7 +75,7 @@ async def test_agent_shows_memories_and_summary_to_the_model(
     assert result["messages"][0].content == "You like pizza."
     (prompt,) = model.seen
     system, question = prompt
-    assert f"{MEMORY_HEADER}\n- The user loves pizza." in system.text
+    assert f'{MEMORY_HEADER}\n- "The user loves pizza."' in system.text
     assert f"{SUMMARY_HEADER}\nUser: we talked about Naples." in system.text
     assert question.text == "What food do I like?"
 
@@ -167,6 +167,7 @@ async def test_summarize_uses_the_configured_model(
     memory_store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = RecordingChatModel(replies=["User wants to learn topics 0-11."])
+    monkeypatch.setenv("ENGRAM_ALLOWED_MODELS", "test:fake")
     monkeypatch.setattr(models, "load_chat_model", lambda name: model)
     turns = [HumanMessage(f"topic {i} " + "detail " * 40, id=f"h{i}") for i in range(10)]
     runtime = runtime_for(memory_store, new_user(), max_context_tokens=300, model="test:fake")

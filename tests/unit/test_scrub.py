@@ -1,6 +1,12 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
-from agent.memory.scrub import scrub
+from agent.memory import scrub as scrub_module
+from agent.memory.offload import OFF_LOOP_CHARS
+from agent.memory.scrub import Scrubbed, scrub, scrub_all
+from tests.data.hostile_texts import SHAPES, hostile
 
 
 @pytest.mark.parametrize(
@@ -35,3 +41,45 @@ def test_secrets_and_identifiers_are_masked(text: str, secret: str, category: st
 def test_ordinary_text_is_left_alone(text: str) -> None:
     assert scrub(text).text == text
     assert scrub(text).counts == {}
+
+
+@pytest.mark.parametrize(("name", "unit"), SHAPES, ids=[name for name, _ in SHAPES])
+def test_hostile_inputs_finish(name: str, unit: str) -> None:
+    # A hang guard, not a timing figure (bench/scrub.py measures): the quadratic scrubber took
+    # minutes on 320,000 characters of several of these shapes; a linear one takes a fraction of
+    # a second, so a 20 s deadline fails only the quadratic kind.
+    text = hostile(unit, 320_000)
+    pool = ThreadPoolExecutor(1)
+    try:
+        result = pool.submit(scrub, text).result(timeout=20)
+    finally:
+        pool.shutdown(wait=False)
+    assert len(result.text) <= len(text) + 20 * sum(result.counts.values())
+
+
+def test_cards_inside_long_runs_are_found_as_before() -> None:
+    text = "ref 2024 4111 1111 1111 1111 then 1 2 3 and 5425-2334-3010-9903."
+    assert scrub(text).text == "ref 2024 [card_number] then 1 2 3 and [card_number]."
+
+
+def test_jwt_after_a_word_prefix_and_email_after_punctuation() -> None:
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N"
+    assert scrub(f"auth tok-{token} ok").text == "auth tok-[jwt] ok"
+    assert scrub("mail:ada@example.org, ..bob@ex.com").text == "mail:[email], ..[email]"
+
+
+async def test_large_batches_are_scrubbed_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threads: list[int] = []
+
+    def recording(text: str, policy: object = None) -> Scrubbed:
+        threads.append(threading.get_ident())
+        return Scrubbed(text=text, counts={})
+
+    monkeypatch.setattr(scrub_module, "scrub", recording)
+    await scrub_all(["short"])
+    await scrub_all(["x" * (OFF_LOOP_CHARS + 1)])
+    loop_thread = threading.get_ident()
+    assert threads[0] == loop_thread  # a small text: the thread hop would cost more
+    assert threads[1] != loop_thread

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from store import database, postgres
+from store import database, embedded, postgres
 from store.embeddings import (
     MINILM_DIMS,
     EmbeddingModel,
     EmbeddingsConfigError,
     load_embedding_model,
 )
+from store.search import MIGRATIONS
 
 
 async def test_an_unreachable_database_names_itself_and_the_fix(
@@ -112,3 +118,44 @@ async def test_concurrent_callers_never_lose_a_vector_to_eviction() -> None:
         *(cached.aembed_documents([f"other-{i}" * (i + 1)]) for i in range(5)),
     )
     assert results[0] == [[1.0], [2.0], [5.0]]
+
+
+async def test_replicas_started_together_on_a_fresh_database_all_migrate(
+    engram_env: dict[str, str], new_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", new_database())
+
+    async def replica() -> int:
+        async with postgres.store() as store, postgres.checkpointer():
+            async with store.conn.connection() as conn:
+                cursor = await conn.execute("SELECT count(*) AS n FROM engram_migrations")
+                row = await cursor.fetchone()
+                return int(row["n"]) if row else 0
+
+    # Without the migration lock, both apply version 0 and one fails on its primary key.
+    applied = await asyncio.gather(replica(), replica(), replica())
+    assert applied == [len(MIGRATIONS)] * 3
+
+
+def test_the_socket_folder_is_made_private(tmp_path: Path) -> None:
+    folder = tmp_path / "engram-pg-test"
+    embedded.private_socket_dir(folder, None)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    embedded.private_socket_dir(folder, None)  # ours already: accepted
+
+
+def test_a_socket_folder_open_to_others_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "engram-pg-planted"
+    folder.mkdir()
+    folder.chmod(0o777)  # as another local user would leave it for us to use
+    with pytest.raises(embedded.EmbeddedPostgresError, match="not a private folder"):
+        embedded.private_socket_dir(folder, None)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
+def test_a_socket_folder_of_another_user_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "engram-pg-theirs"
+    folder.mkdir(mode=0o700)
+    os.chown(folder, 65534, 65534)  # nobody
+    with pytest.raises(embedded.EmbeddedPostgresError, match="another user may have made it"):
+        embedded.private_socket_dir(folder, None)
