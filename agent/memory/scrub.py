@@ -115,7 +115,7 @@ def _spans(category: Category, text: str) -> list[tuple[int, int]]:
     return spans
 
 
-_DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int64)
+_DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int32)
 """A digit's Luhn value when it is doubled."""
 _CARD_LENGTHS = range(19, 12, -1)
 _ZERO, _NINE, _SPACE, _HYPHEN = ord("0"), ord("9"), ord(" "), ord("-")
@@ -131,7 +131,8 @@ def _card_spans(text: str) -> list[tuple[int, int]]:
     """
     if sum(text.count(d) for d in "0123456789") < 13:
         return []
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    # One byte a character (anything but ASCII becomes "?"), so places are the text's indices.
+    codes = np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)
     places = np.flatnonzero((codes >= _ZERO) & (codes <= _NINE))
     gaps = np.diff(places)
     # Digits are in one run when next to each other, or one space or hyphen apart.
@@ -140,14 +141,14 @@ def _card_spans(text: str) -> list[tuple[int, int]]:
     run = np.concatenate(([0], np.cumsum(~joined)))
     starts_group = np.concatenate(([True], gaps != 1))
     ends_group = np.concatenate((gaps != 1, [True]))
-    values = (codes[places] - _ZERO).astype(np.int64)
+    values = (codes[places] - _ZERO).astype(np.int32)
     doubled = _DOUBLED[values]
     even = np.arange(len(values)) % 2 == 0
     # Running Luhn sums doubling the digits at even places, and at odd places.
-    even_doubled = np.concatenate(([0], np.cumsum(np.where(even, doubled, values))))
-    odd_doubled = np.concatenate(([0], np.cumsum(np.where(even, values, doubled))))
+    even_doubled = np.concatenate(([0], np.cumsum(np.where(even, doubled, values), dtype=np.int32)))
+    odd_doubled = np.concatenate(([0], np.cumsum(np.where(even, values, doubled), dtype=np.int32)))
     group_starts = np.flatnonzero(starts_group)
-    best = np.zeros(len(values), dtype=np.int64)
+    best = np.zeros(len(values), dtype=np.int32)
     for length in _CARD_LENGTHS:  # longest first: a start keeps the longest valid card
         first = group_starts[group_starts + length <= len(values)]
         last = first + length - 1
