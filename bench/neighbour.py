@@ -89,23 +89,25 @@ def refusals(namespace: list[str]) -> dict[str, Body]:
     }
 
 
-def attacks(namespace: list[str]) -> list[Body]:
+def attacks(namespace: list[str]) -> dict[str, Body]:
     """The largest request each route accepts, filled with the scrubber's worst shapes."""
     worst = [hostile(unit, 32_000) for _, unit in SHAPES]
     shapes = cycle(worst)
+    refused = cycle(refusals(namespace).values())
     two_thousand = [text[:2_000] for text in worst]
-    return [
-        lambda t: ("POST", f"/threads/{t}/runs/wait", {
+    return {
+        "run": lambda t: ("POST", f"/threads/{t}/runs/wait", {
             "assistant_id": GRAPH, "input": messages([next(shapes) for _ in range(20)])}),
-        lambda t: ("POST", "/engram/import", {"sessions": [
+        "import": lambda t: ("POST", "/engram/import", {"sessions": [
             {"date": "2024-01-01", "messages": [{"role": "user", "content": next(shapes)}
                                                 for _ in range(100)]}]}),
-        lambda t: ("PUT", "/store/items", {"namespace": namespace, "key": secrets.token_hex(4),
-                                           "value": {"text": two_thousand[0]}}),
-        lambda t: ("POST", "/store/items/search", {"namespace_prefix": namespace,
-                                                   "query": two_thousand[1]}),
-        *refusals(namespace).values(),
-    ]
+        "store put": lambda t: ("PUT", "/store/items", {
+            "namespace": namespace, "key": secrets.token_hex(4),
+            "value": {"text": two_thousand[0]}}),
+        "store search": lambda t: ("POST", "/store/items/search", {
+            "namespace_prefix": namespace, "query": two_thousand[1]}),
+        "refused": lambda t: next(refused)(t),
+    }
 
 
 async def request(http: httpx.AsyncClient, thread: str, body: Body) -> tuple[int, float]:
@@ -185,7 +187,9 @@ async def measure(server: Server, secret: str, args: argparse.Namespace) -> dict
         stop, statuses = asyncio.Event(), Counter[str]()
         threads = [(await bad.post("/threads", json={})).json()["thread_id"]
                    for _ in range(args.attackers)]
-        loops = [asyncio.create_task(attacker(bad, thread, attacks(namespace), stop, statuses))
+        chosen = [body for name, body in attacks(namespace).items()
+                  if not args.attacks or name in args.attacks]
+        loops = [asyncio.create_task(attacker(bad, thread, chosen, stop, statuses))
                  for thread in threads]
         began = time.perf_counter()
         await victim_turns(vic, vic_thread, args.turns, "noisy", noisy)
@@ -197,6 +201,7 @@ async def measure(server: Server, secret: str, args: argparse.Namespace) -> dict
     noisy_p50 = statistics.median(noisy)
     return {
         "bench": "neighbour", "turns": args.turns, "attackers": args.attackers,
+        "attacks": args.attacks or list(attacks([])),
         **percentiles_ms(quiet, "victim_quiet"), **percentiles_ms(noisy, "victim_noisy"),
         "victim_p50_ratio": round(noisy_p50 / quiet_p50, 3), "goal_ratio": GOAL_RATIO,
         "attacker_requests": sum(statuses.values()), "attacker_statuses": dict(statuses),
@@ -212,6 +217,8 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=30, help="victim turns per phase")
     parser.add_argument("--attackers", type=int, default=2, help="concurrent attacker loops")
     parser.add_argument("--tries", type=int, default=5, help="sends of each refused request")
+    parser.add_argument("--attacks", nargs="*", choices=list(attacks([])),
+                        help="only these attacks (default: all, in turn)")
     emit(asyncio.run(run(parser.parse_args())))
 
 

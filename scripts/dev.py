@@ -34,6 +34,10 @@ OFFLINE = {
     "HF_HUB_OFFLINE": "1",
 }
 DEV_TOKENS = "dev-alice=alice@local,dev-bob=bob@local"
+# `langgraph dev` runs one run at a time unless told otherwise (its help says 10; its code says
+# 1): one user's long run would hold every other user's turns in the queue. The server image
+# runs 10 per worker by default (N_JOBS_PER_WORKER); so does this.
+SERVE_ARGS = ["--n-jobs-per-worker", "10"]
 
 
 def ensure_venv() -> None:
@@ -136,7 +140,7 @@ def serve() -> int:
         + "\n",
         flush=True,
     )
-    command = [str(BIN / "langgraph"), "dev", "--port", PORT, "--no-browser"]
+    command = [str(BIN / "langgraph"), "dev", "--port", PORT, "--no-browser", *SERVE_ARGS]
     return subprocess.call(command, cwd=ROOT, env=env)
 
 

@@ -225,9 +225,14 @@ def only_placeholders(text: str) -> bool:
         clause.strip() and not _PLACEHOLDER.search(clause) for clause in clauses)
 
 
+def scrub_each(texts: Sequence[str]) -> list[Scrubbed]:
+    """Scrub each text."""
+    return [scrub(text) for text in texts]
+
+
 async def scrub_all(texts: Sequence[str]) -> list[Scrubbed]:
-    """Scrub each text; a large batch in a worker thread, off the server's event loop."""
-    return await sized(sum(map(len, texts)), lambda: [scrub(text) for text in texts])
+    """Scrub each text; a large batch in the text worker, off the server's event loop."""
+    return await sized(sum(map(len, texts)), scrub_each, list(texts))
 
 
 def scrub_value(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:

@@ -91,7 +91,7 @@ def extractor(model_name: str | None, near: Sequence[dict[str, Any]] = ()) -> Ex
         return lambda text: llm_candidates(model, text, near)
 
     async def rules(text: str) -> list[MemoryCandidate]:
-        return await sized(len(text), lambda: extract_candidates(text))
+        return await sized(len(text), extract_candidates, text)
 
     return rules
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -22,6 +23,18 @@ from tests.conftest import mint
 from tests.e2e.browser import chrome
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _serve_args() -> list[str]:
+    """The arguments `python3 scripts/dev.py serve` gives `langgraph dev` (the script's own)."""
+    spec = importlib.util.spec_from_file_location("engram_dev", ROOT / "scripts" / "dev.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return list(script.SERVE_ARGS)
+
+
+SERVE_ARGS = _serve_args()
 # Test users: alice and bob are members of acme, carol of globex, dana is an acme admin.
 USERS = {"alice": ("acme", "member"), "bob": ("acme", "member"), "carol": ("globex", "member"),
          "dana": ("acme", "admin"), "erin": ("acme", "member"), "frank": ("acme", "member"),
@@ -68,7 +81,7 @@ class Server:
 
     def __init__(self, workdir: Path, env: dict[str, str], extra_args: list[str] | None = None) -> None:
         self.workdir = workdir
-        self.extra_args = extra_args or []
+        self.extra_args = SERVE_ARGS if extra_args is None else extra_args
         self.env = {**os.environ, **env}
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -1,11 +1,10 @@
-import threading
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from agent.memory import scrub as scrub_module
-from agent.memory.offload import OFF_LOOP_CHARS
-from agent.memory.scrub import Scrubbed, scrub, scrub_all
+from agent.memory.offload import OFF_LOOP_CHARS, sized
+from agent.memory.scrub import scrub, scrub_all
 from tests.data.hostile_texts import SHAPES, hostile
 
 
@@ -68,18 +67,10 @@ def test_jwt_after_a_word_prefix_and_email_after_punctuation() -> None:
     assert scrub("mail:ada@example.org, ..bob@ex.com").text == "mail:[email], ..[email]"
 
 
-async def test_large_batches_are_scrubbed_off_the_event_loop(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    threads: list[int] = []
-
-    def recording(text: str, policy: object = None) -> Scrubbed:
-        threads.append(threading.get_ident())
-        return Scrubbed(text=text, counts={})
-
-    monkeypatch.setattr(scrub_module, "scrub", recording)
-    await scrub_all(["short"])
-    await scrub_all(["x" * (OFF_LOOP_CHARS + 1)])
-    loop_thread = threading.get_ident()
-    assert threads[0] == loop_thread  # a small text: the thread hop would cost more
-    assert threads[1] != loop_thread
+async def test_large_texts_are_processed_off_the_event_loop() -> None:
+    # A small text stays in this process (the hop would cost more); a large one goes to the
+    # text worker, a process of its own: the server's event loop keeps its interpreter lock.
+    assert await sized(10, os.getpid) == os.getpid()
+    assert await sized(OFF_LOOP_CHARS + 1, os.getpid) != os.getpid()
+    large = "Mail ada@example.org. " * 200
+    assert [s.text for s in await scrub_all([large, "hi"])] == [scrub(large).text, "hi"]
