@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
 
 import numpy as np
 
@@ -233,21 +232,3 @@ def scrub_each(texts: Sequence[str]) -> list[Scrubbed]:
 async def scrub_all(texts: Sequence[str]) -> list[Scrubbed]:
     """Scrub each text; a large batch in the text worker, off the server's event loop."""
     return await sized(sum(map(len, texts)), scrub_each, list(texts))
-
-
-def scrub_value(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
-    """A copy of a JSON value with every string in it scrubbed, and the counts."""
-    counts: Counter[str] = Counter()
-
-    def clean(node: Any) -> Any:
-        if isinstance(node, str):
-            result = scrub(node)
-            counts.update(result.counts)
-            return result.text
-        if isinstance(node, dict):
-            return {key: clean(item) for key, item in node.items()}
-        if isinstance(node, list):
-            return [clean(item) for item in node]
-        return node
-
-    return clean(value), dict(counts)

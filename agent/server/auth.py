@@ -133,6 +133,7 @@ def _invalid(detail: str) -> Auth.exceptions.HTTPException:
 
 
 MAX_KEY_CHARS = 256
+MAX_SEARCH_LIMIT = 1000
 INDEXED_FIELDS = (None, False, ["text"])
 """What a write may ask to embed: the default (`text`), nothing, or `text` by name."""
 
@@ -156,9 +157,6 @@ def _check_search(value: dict[str, Any]) -> None:
         raise _invalid(f"`query` must be text of at most {MAX_QUERY_CHARS} characters")
     if not 0 < int(value.get("limit") or 10) <= MAX_SEARCH_LIMIT:
         raise _invalid(f"`limit` must be from 1 to {MAX_SEARCH_LIMIT}")
-
-
-MAX_SEARCH_LIMIT = 1000
 
 
 @auth.on.store()
