@@ -22,7 +22,8 @@ ranking can be re-tuned without re-embedding (the import speed of such a run is 
 `--gist-words 96` and `--lexical-weight 0.6` override the shipped settings, to measure
 alternatives with the real code; `--weights 0,0.4,0.8,1` (the default) also ranks every question
 with those mixes of words and meaning, on the same imported store (0: meaning only, 1: words
-only). Progress goes to stderr, the result is one JSON line.
+only); a weight may name its fusion (`store/search.py` FUSIONS), as `minmax:0.5`. Progress goes
+to stderr, the result is one JSON line.
 """
 
 from __future__ import annotations
@@ -249,7 +250,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         questions = questions[: args.limit]
     context = Context()
     rows: dict[str, list[dict[str, float]]] = defaultdict(list)
-    variants: dict[float, list[dict[str, float]]] = defaultdict(list)
+    variants: dict[tuple[str, float], list[dict[str, float]]] = defaultdict(list)
     latencies: list[float] = []
     imported_messages = imported_tokens = 0
     import_seconds = 0.0
@@ -289,13 +290,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             row = scores(ranked_turns(ranked), question)
             rows[question.type].append(row)
             rows["overall"].append(row)
-            shipped = search.LEXICAL_WEIGHT
-            for weight in args.weights:  # the same store, other mixes of the two signals
-                search.LEXICAL_WEIGHT = weight
+            shipped = search.LEXICAL_WEIGHT, search.FUSION
+            for fusion, weight in args.weights:  # the same store, other mixes of the signals
+                search.FUSION, search.LEXICAL_WEIGHT = fusion, weight
                 other = await search_memories(memory_store, [memory_namespace(identity)],
                                               question.text, limit=max(KS), min_relevance=-1.0)
-                variants[weight].append(scores(ranked_turns(other), question))
-            search.LEXICAL_WEIGHT = shipped
+                variants[(fusion, weight)].append(scores(ranked_turns(other), question))
+            search.LEXICAL_WEIGHT, search.FUSION = shipped
         if cache is not None:
             cache.save()
         storage = await storage_per_item(memory_store)
@@ -316,7 +317,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "overall": mean(rows["overall"]),
         "per_type": {t: {**mean(r), "questions": len(r)} for t, r in sorted(rows.items())
                      if t != "overall"},
-        "lexical_weight_variants": {str(w): mean(r) for w, r in sorted(variants.items())},
+        "lexical_weight_variants": {(f"{fusion}:{w}" if fusion != search.FUSION else str(w)): mean(r)
+                                    for (fusion, w), r in sorted(variants.items())},
         **percentiles_ms(latencies, "query"),
         "storage": storage,
         "machine": machine(),
@@ -337,6 +339,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def weights(value: str) -> list[tuple[str, float]]:
+    """`0.4,minmax:0.5` as (fusion, lexical weight) pairs; no fusion named: the shipped one."""
+    from store import search
+
+    pairs = []
+    for entry in filter(None, value.split(",")):
+        fusion, _, weight = entry.rpartition(":")
+        if fusion and fusion not in search.FUSIONS:
+            raise argparse.ArgumentTypeError(f"{fusion!r} is not one of {sorted(search.FUSIONS)}")
+        pairs.append((fusion or search.FUSION, float(weight)))
+    return pairs
+
+
 def main() -> None:
     """Parse arguments and run."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -347,8 +362,7 @@ def main() -> None:
     parser.add_argument("--cache", action="store_true", help="reuse cached vectors (see above)")
     parser.add_argument("--gist-words", type=int, default=0, help="words of a turn embedded")
     parser.add_argument("--lexical-weight", type=float, default=None)
-    parser.add_argument("--weights", type=lambda v: [float(w) for w in v.split(",") if w],
-                        default=[0.0, 0.4, 0.8, 1.0],
+    parser.add_argument("--weights", type=weights, default=weights("0,0.4,0.8,1"),
                         help="also rank every question with these lexical weights (0: meaning "
                              "only, 1: words only; no relevance floor), in the same run")
     args = parser.parse_args()

@@ -70,6 +70,21 @@ TEXT_SEARCH_CONFIG = "english"
 SUPERSEDED_PENALTY = 0.3
 """Taken off the score of what a later statement replaced (relevance is at most about 1)."""
 
+FUSIONS = {
+    # Similarity scaled by the best candidate's; BM25 by what a memory holding every query word
+    # would score (capped at 1), so one shared common word is not a full match.
+    "scaled": "{dense_weight} * coalesce(similarity / nullif(max(similarity) OVER (), 0), 0)"
+              " + {lexical_weight} * least(coalesce(lexical / nullif((SELECT sum(idf) FROM idf),"
+              " 0), 0), 1)",
+    # Each signal min-max scaled over the candidates (the plain textbook fusion).
+    "minmax": "{dense_weight} * coalesce((similarity - min(similarity) OVER ())"
+              " / nullif(max(similarity) OVER () - min(similarity) OVER (), 0), 0)"
+              " + {lexical_weight} * coalesce((lexical - min(lexical) OVER ())"
+              " / nullif(max(lexical) OVER () - min(lexical) OVER (), 0), 0)",
+}
+"""How the two signals are put on one scale before they are mixed (LEXICAL_WEIGHT)."""
+FUSION = "scaled"
+
 _KIND_CASE = "CASE store.value->>'kind' " + " ".join(
     f"WHEN '{kind}' THEN {bonus}" for kind, bonus in KIND_BONUS.items()) + " ELSE 0 END"
 
@@ -137,10 +152,7 @@ WITH query AS MATERIALIZED (
     LEFT JOIN dense d ON d.prefix = c.prefix AND d.key = c.key
     LEFT JOIN bm25 b ON b.prefix = c.prefix AND b.key = c.key
 ), fused AS (
-    SELECT prefix, key, similarity, lexical,
-        {dense_weight} * coalesce(similarity / nullif(max(similarity) OVER (), 0), 0)
-        + {lexical_weight} * least(coalesce(lexical / nullif((SELECT sum(idf) FROM idf), 0), 0), 1)
-        AS relevance
+    SELECT prefix, key, similarity, lexical, {relevance} AS relevance
     FROM signals
 )
 SELECT store.prefix, store.key,
@@ -235,8 +247,10 @@ class MemoryStore(AsyncPostgresStore):
         sql = _SEARCH.format(
             ns=ns, ns_sv=ns_sv, expiry=expiry, cap=max(COUNT_MAX, EXACT_MAX + 1), exact_max=EXACT_MAX,
             config=TEXT_SEARCH_CONFIG, lexical_max=LEXICAL_MAX, pool=max(POOL, op.limit + op.offset),
-            k1=BM25_K1, b=BM25_B, one_minus_b=1 - BM25_B, dense_weight=1 - LEXICAL_WEIGHT,
-            lexical_weight=LEXICAL_WEIGHT, importance_weight=IMPORTANCE_WEIGHT,
+            k1=BM25_K1, b=BM25_B, one_minus_b=1 - BM25_B,
+            relevance=FUSIONS[FUSION].format(dense_weight=1 - LEXICAL_WEIGHT,
+                                             lexical_weight=LEXICAL_WEIGHT),
+            importance_weight=IMPORTANCE_WEIGHT,
             recency_weight=RECENCY_WEIGHT, half_life_days=RECENCY_HALF_LIFE_DAYS,
             kind_case=_KIND_CASE, superseded_penalty=SUPERSEDED_PENALTY,
         )
