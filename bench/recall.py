@@ -279,8 +279,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     for role, text in session.messages:
                         imported_messages += 1
                         imported_tokens += len(text.split())
-                        if role == "user":  # a turn's one embedded text (agent/memory/episodes.py)
-                            gists.append(episodes.gist(text))
+                        gists.append(episodes.gist(text))  # every message's own vector
                 log(f"{number}/{len(questions)} {question.type}: imported {report.as_dict()}")
             began = time.perf_counter()
             ranked = await search_memories(memory_store, [memory_namespace(identity)],

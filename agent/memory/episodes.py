@@ -102,13 +102,12 @@ def episode_puts(
     them over scrubbed (off the event loop when large); any that are not are scrubbed here.
     """
     cleaned = [utterance.cleaned() for utterance in utterances]
-    question = next((u.text for u in cleaned if u.role == "user" and u.text.strip()), "")
     puts = []
     for utterance in cleaned:
         if not utterance.text.strip():
             continue
         value = EpisodeValue(
-            text=utterance.text, gist=gist(question or utterance.text), role=utterance.role,
+            text=utterance.text, gist=gist(utterance.text), role=utterance.role,
             said_at=said_at.isoformat(),
             source=source.model_copy(update={"message_id": utterance.message_id}),
             scrubbed=dict(utterance.scrubbed or {}),

@@ -196,7 +196,8 @@ async def _prefetch(store: BaseStore, turns: Sequence[Turn]) -> None:
     embeddings = getattr(store, "embeddings", None)
     if not isinstance(embeddings, CachedEmbeddings):
         return
-    await embeddings.aembed_documents([gist(t.user.text) for t in turns if t.user.text.strip()])
+    await embeddings.aembed_documents([gist(u.text) for t in turns for u in (t.user, *t.answers)
+                                       if u.text.strip()])
 
 
 async def import_sessions(
