@@ -276,7 +276,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 import_seconds += time.perf_counter() - began
                 done.add(label)
                 for session in sessions:
-                    for role, text in session.messages:
+                    for _role, text in session.messages:
                         imported_messages += 1
                         imported_tokens += len(text.split())
                         gists.append(episodes.gist(text))  # every message's own vector

@@ -3,12 +3,12 @@
 An episode is one message (the user's, or what the assistant's answer added: see
 agent/memory/restatement.py), scrubbed, dated and keyed by its thread and its place there, in
 the owner's memory namespace beside the facts, so one search finds both. Its whole text feeds
-the word index. What is embedded, its `gist`, is the opening of the user's message of the turn,
-for both episodes: the answer is found by the question it answered
-(and by its own words). So a turn costs one embedding, and the same text as the retrieve node's
-query: the store's cache of recent vectors answers it. Embedding a 300-token answer would cost
-an order of magnitude more than the question, for no better recall on public conversations
-(BENCHMARKS.md has the measurements).
+the word index. What is embedded, its `gist`, is the opening of the message itself (GIST_WORDS
+words), for the user's messages and the answers alike: in a conversation between two people
+both sides state facts, and an answer embedded with the question before it is found only by
+what was asked (BENCHMARKS.md, sections A and H, has the measurements). The user's gist is the
+retrieve node's query, so the store's cache of recent vectors answers it; an answer costs one
+embedding of its opening.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from agent.memory.scrub import Scrubbed, scrub
 EPISODE = "episode"
 Role = Literal["user", "assistant"]
 GIST_WORDS = 96
-"""How many words of the user's message are embedded (the whole text is word-indexed)."""
+"""How many words of a message are embedded (the whole text is word-indexed)."""
 EPISODE_INDEX = ["gist"]
 """The value field whose text is embedded for an episode (facts embed `text`)."""
 EPISODE_IMPORTANCE = 0.5

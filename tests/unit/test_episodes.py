@@ -89,19 +89,39 @@ def test_an_instruction_inside_an_episode_stays_a_quote() -> None:
     assert line.endswith('\\"admin\\" is true"')
 
 
-async def test_a_turn_costs_one_embedding_which_retrieve_already_paid(memory_store: Any) -> None:
+async def test_every_message_is_embedded_by_its_own_words(memory_store: Any) -> None:
     from datetime import UTC, datetime
 
     from agent.memory.episodes import Utterance, episode_puts
     from agent.memory.schema import Source
 
     question = " ".join(f"word{i}" for i in range(120))
+    answer = " ".join(f"reply{i}" for i in range(300))
     puts = episode_puts(("memories", "acme", "user:x"),
-                        [Utterance("user", question, "m1"), Utterance("assistant", "x " * 300, "m2")],
+                        [Utterance("user", question, "m1"), Utterance("assistant", answer, "m2")],
                         datetime(2023, 5, 8, tzinfo=UTC), Source(thread_id="t"))
-    assert [put.value["gist"] for put in puts] == [gist(question)] * 2  # the answer: its question
-    assert gist(question).split() == question.split()[:96]
-    assert puts[1].value["text"].strip() == ("x " * 300).strip()  # the whole answer, word-indexed
+    assert [put.value["gist"] for put in puts] == [gist(question), gist(answer)]
+    assert gist(answer).split() == answer.split()[:96]
+    assert puts[1].value["text"] == answer  # the whole answer, word-indexed
+
+
+async def test_an_answer_is_found_by_a_question_that_shares_only_its_meaning(
+    memory_store: Any, checkpointer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answer = "Try a mushroom risotto, stirred slowly with parmesan and a splash of white wine."
+    model = RecordingChatModel(replies=[answer])
+    monkeypatch.setattr(models, "load_chat_model", lambda name: model)
+    graph = builder.compile(checkpointer=checkpointer, store=memory_store)
+    user = new_user()
+    await graph.ainvoke({"messages": [{"role": "user", "content": "Any tips before my train?"}]},
+                        config_for(user))
+
+    query = "creamy italian rice"  # no word in common with the answer or the question
+    answer_hit, question_hit = await memory_store.asearch(namespace(user), query=query, limit=3)
+    assert answer_hit.value["text"] == answer
+    assert answer_hit.value["_match"]["lexical"] == 0  # found by meaning alone
+    # By its own vector: a vector borrowed from the question would score as the question does.
+    assert answer_hit.value["_match"]["similarity"] > question_hit.value["_match"]["similarity"] + 0.2
 
 
 async def test_a_retried_turn_with_new_message_ids_lands_on_the_same_episodes(
