@@ -21,4 +21,7 @@ bench: setup
 	$(if $(RECALL_DATA),.venv/bin/python bench/recall.py --data $(RECALL_DATA),@echo "bench/recall.py skipped: set RECALL_DATA=<LongMemEval or LoCoMo file>")
 	.venv/bin/python bench/live.py $(if $(RECALL_DATA),--data $(RECALL_DATA),)
 	.venv/bin/python bench/scrub.py
+	.venv/bin/python bench/neighbour.py
+	.venv/bin/python bench/two_person.py --out .engram/two_person.json
+	.venv/bin/python bench/recall.py --data .engram/two_person.json
 	.venv/bin/python bench/summaries.py
