@@ -152,7 +152,7 @@ def _score(value: dict[str, Any], name: str, default: float) -> float:
     return float(score)
 
 
-def client_memory(value: Any, now: datetime | None = None) -> dict[str, Any]:
+def client_memory(value: Any) -> dict[str, Any]:
     """A memory a client writes through the store API, checked and completed as a stored value.
 
     `{"text": ..., "kind": ..., "subject": ..., "importance": ..., "confidence": ...}`: text
@@ -179,7 +179,7 @@ def client_memory(value: Any, now: datetime | None = None) -> dict[str, Any]:
                else text.text[:MAX_SUBJECT])
     importance = _score(value, "importance", 0.5)
     confidence = _score(value, "confidence", 1.0)
-    moment = (now or datetime.now(UTC)).isoformat()
+    moment = datetime.now(UTC).isoformat()
     return MemoryValue(
         text=text.text, kind=kind, subject=subject, importance=importance, confidence=confidence,
         source=Source(), created_at=moment, updated_at=moment, scrubbed=text.counts,

@@ -49,12 +49,19 @@ def shown_lines(memories: list[dict[str, Any]], budget: int) -> tuple[list[str],
     facts = [str(m["text"]) for m in memories if not is_episode(m)]
     episodes = [quoted(m) for m in sorted((m for m in memories if is_episode(m)),
                                           key=lambda m: bool(m.get("superseded_by")))]
-    shown: list[str] = []
-    for line in [*facts, *episodes]:
+    # Each line is measured as the prompt shows it (a fact in its quotes).
+    candidates = [(fact, fact_line(fact)) for fact in facts] + [(e, e) for e in episodes]
+    shown: list[tuple[str, str]] = []
+    for line in candidates:
         # A line that does not fit is left out; a shorter one after it may still fit.
-        if count_tokens_approximately(["\n".join(f"- {x}" for x in [*shown, line])]) <= room:
+        if count_tokens_approximately(["\n".join(f"- {x}" for _, x in [*shown, line])]) <= room:
             shown.append(line)
-    return [x for x in shown if x in facts], [x for x in shown if x in episodes]
+    return ([x for x, _ in shown if x in facts], [x for x, _ in shown if x in episodes])
+
+
+def fact_line(text: str) -> str:
+    """A fact as the prompt shows it: JSON-quoted, so its text cannot leave the line."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def system_prompt(memories: list[dict[str, Any]], summary: str, budget: int) -> str:
@@ -69,8 +76,7 @@ def render_prompt(facts: list[str], episodes: list[str], summary: str) -> str:
     quote, one line of data.
     """
     return SYSTEM_PROMPT.format(
-        memories="\n".join(f"- {json.dumps(line, ensure_ascii=False)}" for line in facts)
-        or NO_MEMORIES,
+        memories="\n".join(f"- {fact_line(line)}" for line in facts) or NO_MEMORIES,
         episodes="\n".join(f"- {line}" for line in episodes) or NO_MEMORIES,
         summary=summary.strip() or NO_MEMORIES,
     )
