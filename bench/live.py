@@ -159,12 +159,16 @@ async def use_and_import(args: argparse.Namespace, graph: Any, store: Any) -> di
             turns_sent += await replay(graph, users[question.id], session, turns)
         other = Identity(f"import-{users[question.id].identity}", "bench")
         await import_sessions(store, other, parse_sessions({"sessions": sessions}), extractor(None))
+        await store.fill_vectors()  # as the import command does before it returns
         ranked = await search_memories(store, [memory_namespace(other)], question.text, limit=K,
                                        min_relevance=Context().min_relevance)
         found = [tuple(t.split("#", 1)) for t in ranked_turns(ranked)]
         imported.append(recall(found, question))
         log(f"{number}/{len(questions)} {question.type}: {len(sessions)} sessions replayed "
             f"({turns_sent} turns so far, {time.perf_counter() - began:.0f} s)")
+    # The questions come after the histories' episodes have their vectors (the worker fills
+    # them within moments of each turn; here it settles whatever the last turns left queued).
+    await store.fill_vectors()
     question_threads: set[str] = set()
     for round_ in range(1, args.rounds + 1):
         for question in questions:

@@ -74,6 +74,7 @@ from agent.memory.schema import MEMORY_ROOT
 from agent.models import OfflineResponder
 from agent.nodes import agent
 from agent.state import InputState, State
+from store.pending_vectors import pending_count
 
 GOAL_OVERHEAD_P50_MS = 30.0
 
@@ -197,7 +198,7 @@ def bare(sink: dict[str, list[float]]) -> StateGraph[Any, Any, Any, Any]:
 
 async def empty_store(url: str) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await conn.execute("TRUNCATE store, store_vectors")
+        await conn.execute("TRUNCATE store, store_vectors, engram_pending_vectors")
 
 
 async def count_memories(url: str) -> int:
@@ -209,9 +210,13 @@ async def count_memories(url: str) -> int:
 
 async def drive(
     graph: Graph, label: str, messages: list[str], args: argparse.Namespace, url: str,
-    sink: dict[str, list[float]] | None = None,
+    sink: dict[str, list[float]] | None = None, memory_store: Any = None,
 ) -> dict[str, Any]:
-    """Warm up, then time each turn's ainvoke; returns totals and what the turns did."""
+    """Warm up, then time each turn's ainvoke; returns totals and what the turns did.
+
+    The store's vector worker embeds episodes in the background during the turns (on the same
+    two cores); after the last turn, how long until every vector is filled is reported too.
+    """
     run_id = os.urandom(3).hex()
 
     def config(thread: str) -> RunnableConfig:
@@ -244,7 +249,16 @@ async def drive(
         if (i + 1) % 50 == 0:
             log(f"{label}: {i + 1}/{len(messages)} turns, "
                 f"p50 so far {np.percentile(totals, 50) * 1000:.1f} ms")
+    filled: dict[str, Any] = {}
+    if memory_store is not None:
+        queue = await pending_count(memory_store.conn)
+        started = time.perf_counter()
+        await memory_store.fill_vectors()
+        filled = {"vectors_pending_after_last_turn": queue["pending"],
+                  "vectors_filled_after_last_turn_ms": round(
+                      (time.perf_counter() - started) * 1000, 1)}
     return {
+        **filled,
         **percentiles_ms(totals, "total"),
         "statement_turns": len(writing),
         **percentiles_ms(writing, "statement_turn"),
@@ -314,7 +328,8 @@ async def drive_all(
         log(f"{label}: {args.warmup} warm-up turns, then {len(messages)} timed turns")
         async with store() as memory_store:
             graph = compile_with(memory_store)
-            results[label] = await drive(graph, label, messages, args, url, sink)
+            results[label] = await drive(graph, label, messages, args, url, sink,
+                                         memory_store if label != "bare" else None)
         if sink is not None:
             results[label]["nodes"] = node_stats(sink)
             every_turn = [samples for samples in sink.values() if len(samples) == len(messages)]

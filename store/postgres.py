@@ -81,6 +81,14 @@ def _int_setting(name: str, default: int) -> int:
         raise DatabaseError(f"{name}={value!r} is not a whole number") from err
 
 
+def vector_worker_on() -> bool:
+    """Whether this process fills in episodes' vectors (ENGRAM_VECTOR_WORKER, on by default)."""
+    value = os.environ.get("ENGRAM_VECTOR_WORKER", "").strip().lower() or "on"
+    if value not in ("on", "off"):
+        raise DatabaseError(f"ENGRAM_VECTOR_WORKER={value!r}: use on (default) or off")
+    return value == "on"
+
+
 @asynccontextmanager
 async def checkpointer() -> AsyncIterator[AsyncPostgresSaver]:
     """Tier 1: every step of every thread, checkpointed in Postgres.
@@ -104,7 +112,11 @@ async def checkpointer() -> AsyncIterator[AsyncPostgresSaver]:
 
 @asynccontextmanager
 async def store() -> AsyncIterator[MemoryStore]:
-    """Tier 2: memories in Postgres with a pgvector HNSW index over their text."""
+    """Tier 2: memories in Postgres with a pgvector HNSW index over their text.
+
+    Facts are embedded as they are written; episodes are stored at once and embedded moments
+    later by a background worker (store/pending_vectors.py).
+    """
     model = await asyncio.to_thread(configured_model)
     async with connection_pool(await database_url(), options=SESSION_OPTIONS) as pool:
         await require_pgvector(pool)
@@ -116,7 +128,12 @@ async def store() -> AsyncIterator[MemoryStore]:
             await memory_store.setup()
         # The LangGraph server does not sweep a custom store: expired memories are ours to delete.
         await memory_store.start_ttl_sweeper()
+        # Episodes' vectors are filled in here unless a separate worker does it
+        # (`python -m store.pending_vectors`, with ENGRAM_VECTOR_WORKER=off on the server).
+        if vector_worker_on():
+            memory_store.start_vector_worker()
         try:
             yield memory_store
         finally:
+            await memory_store.stop_vector_worker()
             await memory_store.stop_ttl_sweeper(timeout=5)

@@ -33,10 +33,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from langgraph.checkpoint.postgres import _ainternal
-from langgraph.store.base import Op, Result, SearchOp
+from langgraph.store.base import Op, PutOp, Result, SearchOp
 from langgraph.store.postgres import AsyncPostgresStore
 from langgraph.store.postgres.base import PLACEHOLDER, HNSWConfig, _namespace_prefix_condition
 
+from store import pending_vectors
+from store.pending_vectors import VectorWorker
 from store.retention import KIND_TTL_MINUTES, with_default_ttl
 
 EXACT_MAX = 5_000
@@ -186,6 +188,8 @@ MIGRATIONS = (
     # BM25's document length, kept beside the tsvector so a search never has to read it.
     f"ALTER TABLE store ADD COLUMN IF NOT EXISTS tsv_len integer GENERATED ALWAYS AS "
     f"(length(to_tsvector('{TEXT_SEARCH_CONFIG}', coalesce(value->>'text', '')))) STORED",
+    # Episodes' vectors are filled in off the write path, from a queue kept by a trigger.
+    *pending_vectors.MIGRATIONS,
 )
 
 # A read extends a memory's life to its full TTL, but only once 1% of the TTL has passed since
@@ -207,6 +211,27 @@ class MemoryStore(AsyncPostgresStore):
 
     kind_ttl: Mapping[str, float | None] = KIND_TTL_MINUTES
     """Default TTL in minutes by memory kind, for writes that name none."""
+    vector_worker: VectorWorker | None = None
+    """What fills in episodes' vectors (store/pending_vectors.py), once started."""
+
+    def start_vector_worker(self) -> VectorWorker:
+        """Fill in queued episodes' vectors in the background of this event loop."""
+        if self.vector_worker is None:
+            assert self.embeddings is not None, "the memory store is configured with embeddings"
+            self.vector_worker = VectorWorker(self.conn, self.embeddings)  # type: ignore[arg-type]
+        self.vector_worker.start()
+        return self.vector_worker
+
+    async def stop_vector_worker(self) -> None:
+        """Stop the background worker (what it has not filled stays queued)."""
+        if self.vector_worker is not None:
+            await self.vector_worker.stop()
+
+    async def fill_vectors(self) -> int:
+        """Fill every queued vector that is due now, here; return how many episodes settled."""
+        assert self.embeddings is not None, "the memory store is configured with embeddings"
+        worker = self.vector_worker or VectorWorker(self.conn, self.embeddings)  # type: ignore[arg-type]
+        return await worker.drain()
 
     async def setup(self) -> None:
         """The library's migrations, then ours (recorded in `engram_migrations`)."""
@@ -223,8 +248,14 @@ class MemoryStore(AsyncPostgresStore):
                     await conn.execute("INSERT INTO engram_migrations (v) VALUES (%s)", (version,))
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        """Give puts without a TTL their kind's default, then run the batch."""
-        return await super().abatch([with_default_ttl(op, self.kind_ttl) for op in ops])
+        """Give puts without a TTL their kind's default, run the batch, wake the vector worker."""
+        ops = [with_default_ttl(op, self.kind_ttl) for op in ops]
+        results = await super().abatch(ops)
+        if self.vector_worker is not None and any(
+                isinstance(op, PutOp) and op.value and op.value.get("kind") == "episode"
+                for op in ops):
+            self.vector_worker.wake()
+        return results
 
     def _prepare_batch_search_queries(
         self, search_ops: Sequence[tuple[int, SearchOp]]

@@ -6,9 +6,10 @@ the owner's memory namespace beside the facts, so one search finds both. Its who
 the word index. What is embedded, its `gist`, is the opening of the message itself (GIST_WORDS
 words), for the user's messages and the answers alike: in a conversation between two people
 both sides state facts, and an answer embedded with the question before it is found only by
-what was asked (BENCHMARKS.md, sections A and H, has the measurements). The user's gist is the
-retrieve node's query, so the store's cache of recent vectors answers it; an answer costs one
-embedding of its opening.
+what was asked (BENCHMARKS.md, sections A and H, has the measurements).
+
+Episodes are stored without waiting for the model: the word index finds them at once, and the
+store's vector worker (store/pending_vectors.py) embeds their gists moments later, in batches.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ EPISODE = "episode"
 Role = Literal["user", "assistant"]
 GIST_WORDS = 96
 """How many words of a message are embedded (the whole text is word-indexed)."""
-EPISODE_INDEX = ["gist"]
-"""The value field whose text is embedded for an episode (facts embed `text`)."""
+EPISODE_INDEX: Literal[False] = False
+"""Episodes are not embedded as they are put: a trigger queues their `gist` for the store's
+vector worker (facts embed `text` as they are put)."""
 EPISODE_IMPORTANCE = 0.5
 
 

@@ -26,11 +26,10 @@ from typing import Any
 
 from langgraph.store.base import BaseStore
 
-from agent.memory.episodes import Utterance, gist
+from agent.memory.episodes import Utterance
 from agent.memory.messages import CONTROL, NotText, content_text
 from agent.memory.schema import Identity, Source
 from agent.memory.write import Extractor, Turn, scrub_turns, write_turns
-from store.embeddings import CachedEmbeddings
 
 MAX_SESSIONS = 2_000
 MAX_MESSAGES_PER_SESSION = 2_000
@@ -187,48 +186,31 @@ def _batches(sessions: Sequence[Session]) -> list[list[Session]]:
     return [batch for batch in batches if batch]
 
 
-async def _prefetch(store: BaseStore, turns: Sequence[Turn]) -> None:
-    """Embed a batch's episodes ahead, into the store's cache of recent vectors.
-
-    The model then runs while the database writes the previous batch, on the other core,
-    instead of after it. Only a cached model benefits (the store factory's always is).
-    """
-    embeddings = getattr(store, "embeddings", None)
-    if not isinstance(embeddings, CachedEmbeddings):
-        return
-    await embeddings.aembed_documents([gist(u.text) for t in turns for u in (t.user, *t.answers)
-                                       if u.text.strip()])
-
-
 async def import_sessions(
     store: BaseStore, identity: Identity, sessions: Sequence[Session], extract: Extractor,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Write the sessions' turns in order, a few sessions a batch; report what was stored.
 
-    Batching sessions lets the store embed many episodes in one model call; the turns of a
-    batch are reconciled in order, so the outcome is the same as session by session. While a
-    batch is written, the next one's episodes are embedded (unless the last batch had been
-    imported before: a repeated import embeds one batch for nothing, not the whole history).
-    Each batch is scrubbed once, ahead, off the event loop.
+    Batching sessions lets the store write many episodes in one round trip; the turns of a
+    batch are reconciled in order, so the outcome is the same as session by session. Episodes
+    are embedded by the store's vector worker meanwhile, not here. Each batch is scrubbed once,
+    ahead, off the event loop.
     """
     result = ImportReport()
     batches = _batches(sessions)
     if not batches:
         return result
-    ahead = True
     upcoming = await scrub_turns([turn for s in batches[0] for turn in turns_of(s)])
     for index, batch in enumerate(batches):
         turns = upcoming
         following = batches[index + 1] if index + 1 < len(batches) else None
-        prefetch = None
-        if following:
-            upcoming = await scrub_turns([turn for s in following for turn in turns_of(s)])
-            prefetch = asyncio.create_task(_prefetch(store, upcoming)) if ahead else None
+        # The next batch is scrubbed (off the loop, when large) while this one is written.
+        scrubbing = asyncio.create_task(scrub_turns(
+            [turn for s in following for turn in turns_of(s)])) if following else None
         written = await write_turns(store, identity, turns, extract)
-        if prefetch is not None:
-            await prefetch
-        ahead = written.turns > 0
+        if scrubbing is not None:
+            upcoming = await scrubbing
         result.sessions += len(batch)
         result.turns += written.turns
         result.already_imported += len(written.replayed)

@@ -54,6 +54,8 @@ async def run(path: Path, identity: Identity) -> int:
     async with store() as memory_store:
         report = await import_sessions(memory_store, identity, sessions, extractor(None),
                                        Progress(total))
+        # Every episode is found by meaning once this returns (the worker embeds meanwhile).
+        await memory_store.fill_vectors()
     print(json.dumps(report.as_dict()))
     return 0
 

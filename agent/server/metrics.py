@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -33,6 +33,11 @@ SCRUBBED = Counter("engram_scrubbed_values", "Values masked before storage, by c
                    ["category"], registry=REGISTRY)
 SUMMARIZATIONS = Counter("engram_summarizations", "Turns folded into a running summary.",
                          registry=REGISTRY)
+VECTORS = Gauge("engram_vectors", "Episodes' vectors: pending and failing now (queue), filled and "
+                "model failures since this process started (its worker).", ["state"],
+                registry=REGISTRY)
+VECTOR_OLDEST_PENDING = Gauge("engram_vector_oldest_pending_seconds",
+                              "Age of the oldest episode waiting for its vector.", registry=REGISTRY)
 
 ALERT_WINDOW = 100
 ALERT_EMPTY_RATE = 0.2
@@ -56,6 +61,15 @@ def record_retrieval(hit: bool, seconds: float) -> None:
         logger.warning("RESOLVED engram_empty_retrieval_rate=%.2f window=%d", empty_rate,
                        ALERT_WINDOW)
     _alerting = empty_rate > ALERT_EMPTY_RATE
+
+
+def record_vectors(queue: dict[str, float], filled: int, failures: int) -> None:
+    """Set the vector worker's gauges (read at scrape time from the queue and the worker)."""
+    VECTORS.labels(state="pending").set(queue["pending"])
+    VECTORS.labels(state="failing").set(queue["failing"])
+    VECTORS.labels(state="filled").set(filled)
+    VECTORS.labels(state="model_failures").set(failures)
+    VECTOR_OLDEST_PENDING.set(queue["oldest_s"])
 
 
 def record_operations(operations: list[dict[str, object]]) -> None:

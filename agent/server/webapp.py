@@ -37,6 +37,8 @@ from agent.server.validation import (
     validate_state_update,
     validate_thread_create,
 )
+from store.pending_vectors import pending_count
+from store.search import MemoryStore
 
 RUN_PATHS = re.compile(r"^/(?:threads/[^/]+/)?runs(?:/wait|/stream)?/?$")
 MAX_BODY_BYTES = 1_000_000
@@ -221,6 +223,12 @@ async def prometheus(request: Request) -> Response:
     if request.user["role"] not in ("admin", "service"):
         return JSONResponse({"detail": "metrics are for admins and the service role"},
                             status_code=403)
+    memory_store = await server_store()
+    if isinstance(memory_store, MemoryStore):
+        worker = memory_store.vector_worker
+        metrics.record_vectors(await pending_count(memory_store.conn),  # type: ignore[arg-type]
+                               worker.stats.filled if worker else 0,
+                               worker.stats.failures if worker else 0)
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -45,7 +45,8 @@ USERS = {"alice": ("acme", "member"), "bob": ("acme", "member"), "carol": ("glob
          "tom": ("acme", "member"), "mallory": ("acme", "member"), "uma": ("acme", "member"),
          "vera": ("acme", "member"), "walt": ("acme", "member"), "xena": ("acme", "member"),
          "yuri": ("acme", "member"), "zoe": ("acme", "member"), "abel": ("acme", "member"),
-         "sam": ("acme", "member"), "ian": ("initech", "admin"), "ike": ("initech", "member"),
+         "sam": ("acme", "member"), "vic": ("acme", "member"), "ian": ("initech", "admin"),
+         "ike": ("initech", "member"),
          "ops": ("acme", "service")}
 
 

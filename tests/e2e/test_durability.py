@@ -1,13 +1,18 @@
-"""Tier 1 end to end: threads survive a killed server, and time travel never writes twice."""
+"""End to end: threads and pending vectors survive a killed server; time travel never writes twice."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
+from typing import Any
 
+import psycopg
 import pytest
+from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, token_for
 from tests.e2e.helpers import GRAPH, all_memories, say, seen_memories
 
 pytestmark = pytest.mark.e2e
@@ -90,3 +95,46 @@ async def test_replay_and_fork_never_write_a_memory_twice(client_for: Clients) -
     assert await all_memories(bob) == stored
     texts = [m["value"]["text"] for m in stored]
     assert texts.count("The user prefers tea over coffee.") == 1
+
+
+async def vector_state(database_url: str, prefix: str) -> tuple[set[str], set[str], set[str]]:
+    """The namespace's episodes, those still queued for a vector, and those that have one."""
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        async def keys(sql: str) -> set[str]:
+            return {row[0] for row in await (await conn.execute(sql, (prefix,))).fetchall()}
+
+        return (await keys("SELECT key FROM store WHERE prefix = %s "
+                           "AND value->>'kind' = 'episode'"),
+                await keys("SELECT key FROM engram_pending_vectors WHERE prefix = %s"),
+                await keys("SELECT key FROM store_vectors WHERE prefix = %s"))
+
+
+async def test_vectors_pending_at_a_sigkill_are_filled_after_the_restart(
+    engram_env: dict[str, str], database_url: str, tmp_path: Any
+) -> None:
+    # A server whose vector worker is off: what its turns store stays queued until the kill.
+    server = Server(tmp_path, {**engram_env, "ENGRAM_VECTOR_WORKER": "off"})
+    server.start()
+    try:
+        vic = get_client(url=server.url, headers={"Authorization": f"Bearer {token_for('vic')}"})
+        thread = await vic.threads.create()
+        await say(vic, thread["thread_id"], "We keep two beehives on the roof of our flat.")
+        prefix = "memories.acme.user:vic"
+        episodes, pending, vectors = await vector_state(database_url, prefix)
+        assert episodes and pending == episodes and not vectors & episodes
+
+        server.kill()
+        server.env["ENGRAM_VECTOR_WORKER"] = "on"
+        server.start()
+
+        deadline = time.monotonic() + 60  # a bound for a failure, not a speed check
+        while pending and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            episodes, pending, vectors = await vector_state(database_url, prefix)
+        assert not pending and episodes <= vectors
+        vic = get_client(url=server.url, headers={"Authorization": f"Bearer {token_for('vic')}"})
+        found = await vic.store.search_items(("memories",), query="honey bees kept at home")
+        assert any(item["value"]["kind"] == "episode" and "beehives" in item["value"]["text"]
+                   for item in found["items"])
+    finally:
+        server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 
@@ -50,6 +51,20 @@ async def test_metrics_count_the_pipeline_without_user_content(
     assert 'engram_node_seconds_bucket{le="0.001",node="retrieve"}' in text
     assert 'engram_memory_operations_total{action="add",status="applied"}' in text
     assert "genmaicha" not in text and "alice" not in text
+    assert 'engram_vectors{state="pending"}' in text
+    assert 'engram_vector_oldest_pending_seconds' in text
+    # The turns' episodes get their vectors from the server's worker, counted here.
+    filled = 0.0
+    for _ in range(100):
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            text = (await http.get("/engram/metrics", headers={
+                "Authorization": f"Bearer {mint('ops', 'acme', 'service')}"})).text
+        filled = next(float(line.split()[-1]) for line in text.splitlines()
+                      if line.startswith('engram_vectors{state="filled"}'))
+        if filled >= 2:
+            break
+        await asyncio.sleep(0.2)
+    assert filled >= 2
 
 
 async def test_readiness_checks_database_vectors_and_model(server: Server) -> None:

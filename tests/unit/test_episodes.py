@@ -117,6 +117,7 @@ async def test_an_answer_is_found_by_a_question_that_shares_only_its_meaning(
                         config_for(user))
 
     query = "creamy italian rice"  # no word in common with the answer or the question
+    await memory_store.fill_vectors()  # what the store's vector worker does moments after a turn
     answer_hit, question_hit = await memory_store.asearch(namespace(user), query=query, limit=3)
     assert answer_hit.value["text"] == answer
     assert answer_hit.value["_match"]["lexical"] == 0  # found by meaning alone
