@@ -242,6 +242,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.gist_words:
         episodes.GIST_WORDS = args.gist_words
+
     if args.lexical_weight is not None:
         search.LEXICAL_WEIGHT = args.lexical_weight
     data = _open(args.data)
