@@ -6,7 +6,9 @@ latency p50/p95 and errors. Optionally SIGKILLs the server (`--kill-at S`) or re
 (`--restart-db-at S`) in the middle; clients retry a failed turn (after checking the thread, so a
 turn whose run completed is not sent twice). Afterwards every thread's state and every expected
 memory is checked: each turn stores one memory with a distinct subject, so the store must hold
-exactly one per turn.
+exactly one per turn. Before the audit, the time until every episode has its vector (filled by
+the server's background worker, after a restart too) is measured, and every episode is checked
+to have a vector or a place in the queue.
 
     .venv/bin/python bench/load.py                          # 200 threads x 5 turns
     .venv/bin/python bench/load.py --kill-at 20             # SIGKILL the server after 20 s
@@ -157,6 +159,34 @@ async def audit(server: Server, secret: str, created: list[tuple[str, str, int]]
             "extra_episodes": extra_episodes, "missing_user_episodes": missing_episodes}
 
 
+async def vectors_settled(url: str, limit_s: float = 300) -> dict[str, Any]:
+    """Wait for the queue of pending vectors to empty; how long it took, and any episode lost.
+
+    An episode is lost when it has no vector and is not queued for one (must be none).
+    """
+    import psycopg
+
+    began = time.monotonic()
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async def count(sql: str) -> int:
+            row = await (await conn.execute(sql)).fetchone()
+            return int(row[0]) if row else 0
+
+        pending_at_start = await count("SELECT count(*) FROM engram_pending_vectors")
+        while (pending := await count("SELECT count(*) FROM engram_pending_vectors")) and \
+                time.monotonic() - began < limit_s:
+            await asyncio.sleep(0.1)
+        lost = await count(
+            "SELECT count(*) FROM store s WHERE s.value->>'kind' = 'episode' AND NOT EXISTS ("
+            "SELECT 1 FROM store_vectors v WHERE v.prefix = s.prefix AND v.key = s.key) "
+            "AND NOT EXISTS (SELECT 1 FROM engram_pending_vectors p "
+            "WHERE p.prefix = s.prefix AND p.key = s.key)")
+        episodes = await count("SELECT count(*) FROM store WHERE value->>'kind' = 'episode'")
+    return {"episodes": episodes, "vectors_pending_after_load": pending_at_start,
+            "seconds_until_every_vector_filled": round(time.monotonic() - began, 2),
+            "vectors_still_pending": pending, "episodes_without_vector_or_queue": lost}
+
+
 async def fault(server: Server, kill_at: float | None, restart_db_at: float | None,
                 events: list[str]) -> None:
     """Inject the requested fault once, and log what was done when."""
@@ -196,7 +226,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             created = await drive(server, secret, args.threads, args.turns, stats)
             elapsed = time.perf_counter() - began
             await injector
-            log(f"{len(stats.latencies)} turns in {elapsed:.1f} s; auditing")
+            log(f"{len(stats.latencies)} turns in {elapsed:.1f} s; vectors, then auditing")
+            vectors = await vectors_settled(url)
             checked = await audit(server, secret, created, args.turns)
         finally:
             server.stop()
@@ -205,7 +236,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "jobs_per_worker": args.jobs, "turns_completed": len(stats.latencies),
         "elapsed_s": round(elapsed, 1), "turns_per_s": round(len(stats.latencies) / elapsed, 2),
         **percentiles_ms(stats.latencies, "turn"), "errors": dict(stats.errors),
-        "retried_turns": stats.retried, "faults": events, "audit": checked,
+        "retried_turns": stats.retried, "faults": events, "audit": checked, "vectors": vectors,
         "machine": machine(),
     }
 

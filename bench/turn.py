@@ -208,7 +208,8 @@ def bare(sink: dict[str, list[float]]) -> StateGraph[Any, Any, Any, Any]:
 
 async def empty_store(url: str) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await conn.execute("TRUNCATE store, store_vectors, engram_pending_vectors")
+        # The queue first: the vector worker locks it before it reads the store.
+        await conn.execute("TRUNCATE engram_pending_vectors, store_vectors, store")
 
 
 async def count_memories(url: str) -> int:
