@@ -20,6 +20,7 @@ from store.embeddings import EmbeddingModel, load_embedding_model
 from store.maintenance import prune_forever
 from store.retention import DAY, KIND_TTL_MINUTES
 from store.search import SESSION_OPTIONS, MemoryStore
+from store.vector_indexes import maintain_forever
 
 # Reads extend a memory's life; expired memories are swept hourly. Kinds' TTLs: store/retention.py.
 TTL: TTLConfig = {"refresh_on_read": True, "sweep_interval_minutes": 60}
@@ -112,10 +113,12 @@ async def checkpointer() -> AsyncIterator[AsyncPostgresSaver]:
 
 @asynccontextmanager
 async def store() -> AsyncIterator[MemoryStore]:
-    """Tier 2: memories in Postgres with a pgvector HNSW index over their text.
+    """Tier 2: memories in Postgres, searched by meaning and words per namespace.
 
     Facts are embedded as they are written; episodes are stored at once and embedded moments
-    later by a background worker (store/pending_vectors.py).
+    later by a background worker (store/pending_vectors.py). Namespaces past
+    store.search.EXACT_MAX memories get an HNSW index of their own, built in the background every
+    ENGRAM_VECTOR_INDEX_INTERVAL_S seconds (default 300; 0 turns it off).
     """
     model = await asyncio.to_thread(configured_model)
     async with connection_pool(await database_url(), options=SESSION_OPTIONS) as pool:
@@ -132,8 +135,12 @@ async def store() -> AsyncIterator[MemoryStore]:
         # (`python -m store.pending_vectors`, with ENGRAM_VECTOR_WORKER=off on the server).
         if vector_worker_on():
             memory_store.start_vector_worker()
+        interval = _int_setting("ENGRAM_VECTOR_INDEX_INTERVAL_S", 300)
+        indexing = asyncio.create_task(maintain_forever(pool, interval)) if interval > 0 else None
         try:
             yield memory_store
         finally:
+            if indexing:
+                indexing.cancel()
             await memory_store.stop_vector_worker()
             await memory_store.stop_ttl_sweeper(timeout=5)

@@ -1,9 +1,9 @@
 """Re-embed every memory with the configured embedding model: `python -m store.reindex`.
 
 Needed when EMBEDDINGS changes to a model of another vector size: the store refuses to start on
-a mismatch rather than mix vectors of two models. This resizes the vector column, rebuilds the
-HNSW index, and re-puts every item through AsyncPostgresStore so the library embeds the same
-fields again (an item that had no vector gets none).
+a mismatch rather than mix vectors of two models. This resizes the vector column, re-puts every
+item through AsyncPostgresStore so the library embeds the same fields again (an item that had no
+vector gets none), and rebuilds the large namespaces' own HNSW indexes.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import sys
 
 from langgraph.store.base import Item, PutOp
 from langgraph.store.postgres import AsyncPostgresStore
+from psycopg import sql
 
+from store import vector_indexes
 from store.database import connection_pool, database_url
 from store.embeddings import EmbeddingModel
 from store.postgres import configured_model, require_pgvector
-from store.search import INDEX_PARAMS
+from store.search import COVERING_INDEX
 
 PAGE = 500
 
@@ -34,17 +36,15 @@ async def reindex(url: str, model: EmbeddingModel) -> int:
             fields: dict[tuple[str, str], list[str]] = {}
             for row in rows:
                 fields.setdefault((row["prefix"], row["key"]), []).append(row["field_name"])
-            await conn.execute("DROP INDEX IF EXISTS store_vectors_embedding_idx")
+            # Large namespaces' own HNSW indexes go too; they are rebuilt at the new size below.
+            for name in await vector_indexes.built_indexes(pool):
+                await conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
             await conn.execute("DELETE FROM store_vectors")
             await conn.execute(
                 f"ALTER TABLE store_vectors ALTER COLUMN embedding TYPE vector({int(model.dims)})"
             )
-            # The same index the library's migration creates, at the new size.
-            await conn.execute(
-                "CREATE INDEX store_vectors_embedding_idx ON store_vectors "
-                "USING hnsw (embedding vector_cosine_ops) WITH ("
-                f"m = {INDEX_PARAMS['m']}, ef_construction = {INDEX_PARAMS['ef_construction']})"
-            )
+            # The covering index holds vectors only up to a size: re-decided for the new one.
+            await conn.execute(COVERING_INDEX)
         store = AsyncPostgresStore(pool, index=model.index_config())
         await store.setup()
         count = 0
@@ -59,6 +59,7 @@ async def reindex(url: str, model: EmbeddingModel) -> int:
             for start in range(0, len(puts), PAGE):
                 await store.abatch(puts[start : start + PAGE])
             count += len(puts)
+        await vector_indexes.maintain(pool)
         return count
 
 

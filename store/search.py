@@ -29,13 +29,14 @@ without being read or rewritten.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from langgraph.checkpoint.postgres import _ainternal
 from langgraph.store.base import Op, PutOp, Result, SearchOp
 from langgraph.store.postgres import AsyncPostgresStore
-from langgraph.store.postgres.base import PLACEHOLDER, HNSWConfig, _namespace_prefix_condition
+from langgraph.store.postgres.base import PLACEHOLDER, HNSWConfig
 
 from store import pending_vectors
 from store.pending_vectors import VectorWorker
@@ -91,22 +92,42 @@ _KIND_CASE = "CASE store.value->>'kind' " + " ".join(
     f"WHEN '{kind}' THEN {bonus}" for kind, bonus in KIND_BONUS.items()) + " ELSE 0 END"
 
 _SEARCH = """
-WITH query AS MATERIALIZED (
+WITH RECURSIVE query AS MATERIALIZED (
     -- The query's vector, sent once (each parameter is a 384-float array to encode).
-    SELECT %s::vector AS v
+    SELECT %(vector)s::vector AS v
+), children(prefix) AS (
+    -- Namespaces under the searched one (the library's prefix semantics; Engram's own searches
+    -- name whole namespaces and find none), one index probe each: a loose scan of the prefix
+    -- index between 'ns.' and 'ns/'.
+    (SELECT prefix FROM store WHERE prefix ~>=~ (%(ns)s::text || '.') AND prefix ~<~ (%(ns)s::text || '/')
+     ORDER BY prefix USING ~<~ LIMIT 1)
+    UNION ALL
+    SELECT (SELECT s.prefix FROM store s
+            WHERE s.prefix ~>~ c.prefix AND s.prefix ~<~ (%(ns)s::text || '/')
+            ORDER BY s.prefix USING ~<~ LIMIT 1)
+    FROM children c WHERE c.prefix IS NOT NULL
+), scope AS MATERIALIZED (
+    SELECT %(ns)s::text AS prefix UNION ALL SELECT prefix FROM children WHERE prefix IS NOT NULL
 ), size AS MATERIALIZED (
-    SELECT count(*) AS n FROM (SELECT 1 FROM store_vectors sv WHERE {ns_sv} LIMIT {cap}) c
+    SELECT count(*) AS n FROM (
+        SELECT 1 FROM scope CROSS JOIN LATERAL (
+            SELECT 1 FROM store_vectors sv WHERE sv.prefix = scope.prefix LIMIT {cap}) v
+        LIMIT {cap}) c
 ), terms AS MATERIALIZED (
     SELECT coalesce(array_agg(lexeme), '{{}}') AS words
-    FROM unnest(tsvector_to_array(to_tsvector('{config}', %s))) AS t(lexeme)
+    FROM unnest(tsvector_to_array(to_tsvector('{config}', %(query)s))) AS t(lexeme)
 ), hits AS MATERIALIZED (
-    -- Per query word, the namespace's memories holding it, straight from the GIN index: the
-    -- (often TOASTed) tsvectors themselves are never read.
+    -- Per query word and namespace, the memories holding it, straight from the word index,
+    -- whose keys are the namespace's own (engram_word_keys): a common word's posting list is
+    -- one user's, never the whole table's.
     SELECT t.w, h.prefix, h.key, h.len
     FROM unnest((SELECT words FROM terms)) AS t(w)
+    CROSS JOIN scope
     CROSS JOIN LATERAL (
         SELECT store.prefix, store.key, store.tsv_len AS len FROM store
-        WHERE {ns} {expiry} AND store.tsv @@ quote_literal(t.w)::tsquery
+        WHERE store.prefix = scope.prefix {expiry}
+          AND engram_word_keys(store.prefix, store.value->>'text')
+              @> ARRAY[engram_word_key(scope.prefix, t.w)]
         LIMIT {lexical_max}
     ) h
 ), idf AS (
@@ -127,21 +148,32 @@ WITH query AS MATERIALIZED (
     ORDER BY 3 DESC
     LIMIT {pool}
 ), exact AS (
+    -- A namespace's vectors are read together from the covering index on (prefix, key)
+    -- (store_vectors_namespace_idx), every distance computed.
     SELECT sv.prefix, sv.key, sv.embedding <=> (SELECT v FROM query) AS distance
-    FROM store_vectors sv
-    WHERE {ns_sv} AND (SELECT n FROM size) <= {exact_max}
-    -- "+ 0" hides the distance from the HNSW index: every vector of the namespace is scored.
+    FROM scope JOIN store_vectors sv ON sv.prefix = scope.prefix
+    WHERE (SELECT n FROM size) <= {exact_max}
+    -- "+ 0" keeps the distance from any HNSW index: every vector of the namespace is scored.
     ORDER BY (sv.embedding <=> (SELECT v FROM query)) + 0
     LIMIT {pool}
 ), approximate AS (
-    SELECT store.prefix, store.key, sv.embedding <=> (SELECT v FROM query) AS distance
-    FROM store JOIN store_vectors sv ON store.prefix = sv.prefix AND store.key = sv.key
-    WHERE {ns} {expiry} AND (SELECT n FROM size) > {exact_max}
+    -- A large namespace has an HNSW index of its own (a partial index, store/vector_indexes.py);
+    -- until it is built, this is an exact scan of the namespace.
+    SELECT sv.prefix, sv.key, sv.embedding <=> (SELECT v FROM query) AS distance
+    FROM store_vectors sv
+    WHERE sv.prefix = %(ns)s::text AND (SELECT n FROM size) > {exact_max}
     ORDER BY sv.embedding <=> (SELECT v FROM query)
+    LIMIT {pool}
+), approximate_children AS (
+    SELECT sv.prefix, sv.key, sv.embedding <=> (SELECT v FROM query) AS distance
+    FROM children c JOIN store_vectors sv ON sv.prefix = c.prefix
+    WHERE c.prefix IS NOT NULL AND (SELECT n FROM size) > {exact_max}
+    ORDER BY (sv.embedding <=> (SELECT v FROM query)) + 0
     LIMIT {pool}
 ), dense AS (
     SELECT prefix, key, min(distance) AS distance FROM (
         SELECT * FROM exact UNION ALL SELECT * FROM approximate
+        UNION ALL SELECT * FROM approximate_children
     ) found GROUP BY prefix, key
 ), candidates AS (
     SELECT prefix, key FROM dense UNION SELECT prefix, key FROM bm25
@@ -174,8 +206,35 @@ SELECT store.prefix, store.key,
 FROM fused JOIN store ON store.prefix = fused.prefix AND store.key = fused.key
 WHERE TRUE {expiry}
 ORDER BY score DESC
-LIMIT %s OFFSET %s
+LIMIT %(limit)s OFFSET %(offset)s
 """
+
+COVERING_MAX_DIMS = 512
+"""Vectors up to this size fit a btree entry beside their namespace and key (the covering index);
+larger ones are read from the table through the prefix index."""
+
+# The namespace's vectors in one contiguous run of the index, read without the table. A larger
+# vector would not fit a btree entry: such stores keep the plain prefix index.
+COVERING_INDEX = f"""
+DO $$
+BEGIN
+    IF (SELECT atttypmod FROM pg_attribute WHERE attrelid = to_regclass('store_vectors')
+        AND attname = 'embedding') BETWEEN 1 AND {COVERING_MAX_DIMS} THEN
+        CREATE INDEX IF NOT EXISTS store_vectors_namespace_idx
+            ON store_vectors (prefix text_pattern_ops, key) INCLUDE (embedding);
+        DROP INDEX IF EXISTS store_vectors_prefix_idx;
+    ELSE
+        DROP INDEX IF EXISTS store_vectors_namespace_idx;
+        CREATE INDEX IF NOT EXISTS store_vectors_prefix_idx
+            ON store_vectors (prefix text_pattern_ops);
+    END IF;
+END $$
+"""
+
+# The library passes parameters as a list (it puts the query vector where PLACEHOLDER is): the
+# named parameters above become positional ones, in the order they appear.
+_SEARCH_PARAMS = tuple(re.findall(r"%\((\w+)\)s", _SEARCH))
+_SEARCH_SQL = re.sub(r"%\(\w+\)s", "%s", _SEARCH)
 
 # Our own schema changes, in order; the position is the version. Never edit or reorder.
 MIGRATIONS = (
@@ -190,6 +249,25 @@ MIGRATIONS = (
     f"(length(to_tsvector('{TEXT_SEARCH_CONFIG}', coalesce(value->>'text', '')))) STORED",
     # Episodes' vectors are filled in off the write path, from a queue kept by a trigger.
     *pending_vectors.MIGRATIONS,
+    # Word keys of a namespace: the word with a short digest of the namespace in front, so the
+    # word index's posting lists are per namespace (a common word's is one user's, not
+    # everyone's). The digest only narrows the lookup; searches still filter by prefix.
+    # (SQL-standard bodies: what they call is bound when they are created, not by search_path.)
+    "CREATE OR REPLACE FUNCTION engram_word_key(prefix text, word text) RETURNS text "
+    "LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN left(md5(prefix), 12) || word",
+    f"CREATE OR REPLACE FUNCTION engram_word_keys(prefix text, body text) RETURNS text[] "
+    f"LANGUAGE sql IMMUTABLE PARALLEL SAFE COST 1000 "
+    f"RETURN ARRAY(SELECT engram_word_key(prefix, lexeme) FROM unnest(tsvector_to_array("
+    f"to_tsvector('{TEXT_SEARCH_CONFIG}'::regconfig, coalesce(body, '')))) AS t(lexeme))",
+    "CREATE INDEX IF NOT EXISTS store_words_idx ON store "
+    "USING gin (engram_word_keys(prefix, value->>'text'))",
+    # The table-wide word index and its column are replaced by the namespaced one.
+    "DROP INDEX IF EXISTS store_tsv_idx",
+    "ALTER TABLE store DROP COLUMN IF EXISTS tsv",
+    COVERING_INDEX,
+    # The table-wide HNSW index is replaced by exact scans of a namespace and, for large ones,
+    # a partial HNSW index of their own (store/vector_indexes.py).
+    "DROP INDEX IF EXISTS store_vectors_embedding_idx",
 )
 
 # A read extends a memory's life to its full TTL, but only once 1% of the TTL has passed since
@@ -269,14 +347,12 @@ class MemoryStore(AsyncPostgresStore):
         return queries, requests
 
     def _namespace_search(self, op: SearchOp) -> tuple[str, list[Any]]:
-        ns, ns_params = _namespace_prefix_condition(op.namespace_prefix)
         expiry = (
             "AND (store.expires_at IS NULL OR store.expires_at > NOW())"
             if self._omit_expired else ""
         )
-        ns_sv = ns.replace("store.prefix", "sv.prefix")
-        sql = _SEARCH.format(
-            ns=ns, ns_sv=ns_sv, expiry=expiry, cap=max(COUNT_MAX, EXACT_MAX + 1), exact_max=EXACT_MAX,
+        sql = _SEARCH_SQL.format(
+            expiry=expiry, cap=max(COUNT_MAX, EXACT_MAX + 1), exact_max=EXACT_MAX,
             config=TEXT_SEARCH_CONFIG, lexical_max=LEXICAL_MAX, pool=max(POOL, op.limit + op.offset),
             k1=BM25_K1, b=BM25_B, one_minus_b=1 - BM25_B,
             relevance=FUSIONS[FUSION].format(dense_weight=1 - LEXICAL_WEIGHT,
@@ -285,15 +361,8 @@ class MemoryStore(AsyncPostgresStore):
             recency_weight=RECENCY_WEIGHT, half_life_days=RECENCY_HALF_LIFE_DAYS,
             kind_case=_KIND_CASE, superseded_penalty=SUPERSEDED_PENALTY,
         )
-        # Parameters in the order they appear; the vector (PLACEHOLDER) is filled in after
-        # embedding, where the library replaces it.
-        params: list[Any] = [
-            PLACEHOLDER,  # query
-            *ns_params,  # size
-            op.query,  # terms
-            *ns_params,  # hits
-            *ns_params,  # exact
-            *ns_params,  # approximate
-            op.limit, op.offset,
-        ]
+        # The library fills in the query's vector where it finds PLACEHOLDER, after embedding.
+        values = {"vector": PLACEHOLDER, "ns": ".".join(op.namespace_prefix), "query": op.query,
+                  "limit": op.limit, "offset": op.offset}
+        params = [values[name] for name in _SEARCH_PARAMS]
         return (_REFRESH.format(search=sql) if op.refresh_ttl else sql), params
