@@ -150,11 +150,16 @@ WITH RECURSIVE query AS MATERIALIZED (
 ), exact AS (
     -- A namespace's vectors are read together from the covering index on (prefix, key)
     -- (store_vectors_namespace_idx), every distance computed.
-    SELECT sv.prefix, sv.key, sv.embedding <=> (SELECT v FROM query) AS distance
-    FROM scope JOIN store_vectors sv ON sv.prefix = scope.prefix
+    -- (One lookup per namespace of the scope, so the planner never guesses a scan of all.)
+    SELECT v.prefix, v.key, v.embedding <=> (SELECT v FROM query) AS distance
+    FROM scope CROSS JOIN LATERAL (
+        SELECT sv.prefix, sv.key, sv.embedding FROM store_vectors sv
+        WHERE sv.prefix = scope.prefix
+        OFFSET 0  -- kept a subquery: an index lookup per namespace, never a hash join
+    ) v
     WHERE (SELECT n FROM size) <= {exact_max}
     -- "+ 0" keeps the distance from any HNSW index: every vector of the namespace is scored.
-    ORDER BY (sv.embedding <=> (SELECT v FROM query)) + 0
+    ORDER BY (v.embedding <=> (SELECT v FROM query)) + 0
     LIMIT {pool}
 ), approximate AS (
     -- A large namespace has an HNSW index of its own (a partial index, store/vector_indexes.py);
