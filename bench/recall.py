@@ -203,7 +203,7 @@ STORAGE = """
 SELECT (SELECT count(*) FROM store WHERE value->>'kind' = 'episode') AS episodes,
     (SELECT count(*) FROM store) AS items,
     pg_table_size('store') AS store_heap, pg_indexes_size('store') AS store_indexes,
-    pg_relation_size('store_tsv_idx') AS text_index, pg_table_size('store_vectors') AS vectors_heap,
+    pg_relation_size('store_words_idx') AS text_index, pg_table_size('store_vectors') AS vectors_heap,
     pg_indexes_size('store_vectors') AS vector_indexes
 """
 

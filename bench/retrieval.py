@@ -1,41 +1,30 @@
-"""Benchmark memory search: `MemoryStore.asearch` latency with N memories stored.
+"""Benchmark memory search: `MemoryStore.asearch` latency as the table grows around a namespace.
 
-For each size N (default 10k and 100k) and each target share (default 1.0, 0.1 and 0.01), a
-fresh database `engram_bench_retrieval_*` is made on the embedded Postgres and the store is
-opened with the project's own factory, `store.postgres.store()`: it creates the schema and the
-HNSW index `store_vectors_embedding_idx`, and returns a `store.search.MemoryStore` whose pooled
-connections carry the factory's session options (`store.search.SESSION_OPTIONS`). Share 1.0
-puts all N memories in the searched user's namespace (one heavy user); shares 0.1 and 0.01 put
-10% / 1% there and spread the rest over `--other-users` other namespaces of the same
-organisation (0.01 with 99 others is "100 users of equal size"). MemoryStore searches a
-namespace of at most `store.search.EXACT_MAX` memories exactly and larger ones through the HNSW
-index; `plan` lists the executed plan nodes, so it shows which branch ran.
+Each case `table:namespace` (default 100k:1k, 100k:10k, 1M:1k, 1M:10k, 1M:100k) makes a fresh
+database `engram_bench_retrieval_*` on the embedded Postgres, opens the store with the project's
+own factory `store.postgres.store()` (its migrations create the schema), and fills it in SQL on
+the server: the searched user's namespace holds `namespace` distinct memories, other users'
+namespaces of at most `--other-size` memories fill the table. Rows go in interleaved, as users
+write at the same time (ordered by each memory's place in its own namespace's history, then by
+namespace), so no namespace's rows are contiguous in the table. Memories are deterministic
+synthetic facts (seeded template combinations; 20 "planted" facts with a known question), at
+most `--distinct` of them, embedded once with the store's model and cached in
+`.engram/bench-cache/`; other namespaces reuse them. Secondary indexes are dropped for the load
+and re-created from their own definitions, the namespaces past `EXACT_MAX` get their own HNSW
+index (`store/vector_indexes.py`), then `VACUUM ANALYZE` runs. Bytes per item are read from
+Postgres.
 
-Loading: deterministic synthetic memories (seeded template combinations; 20 of them are
-"planted" facts with a known question), at most `--distinct` of them (default 100k), are embedded
-once with the store's own embedding model and cached in `.engram/bench-cache/`. The searched
-namespace always holds distinct memories; a table larger than `--distinct` fills the other users'
-namespaces by cycling through the corpus, each copy's vector nudged by a little noise (and
-re-normalised) so no two vectors coincide. Rows go in with COPY into the library's tables:
-`store` (its `tsv` column is computed by Postgres) and `store_vectors`, as `aput` would write
-them. The HNSW and text indexes are dropped for the copy and re-created from their own
-definitions, then `VACUUM ANALYZE` runs. Bytes per item (table with TOAST, indexes, the text
-index, vectors and their index) are read from Postgres afterwards.
+Measured, after warm-up searches, over `--queries` distinct natural-language questions (limit
+10): `search` (asearch end to end: query embedding, the hybrid SQL, TTL refresh), `embed` (the
+model alone), `db` (asearch with the query vector precomputed), `sql_exec` (server time from
+EXPLAIN ANALYZE), `search_p50_over_embed_p50`. Recall@10 is against the same searches with the
+namespace searched exactly (`EXACT_MAX` raised); `planted_top5` counts planted facts whose
+question finds them in the top 5. `plan` lists the executed plan nodes.
 
-Measured, after 20 warm-up searches, over 200 distinct natural-language questions (limit 10):
-`search` (asearch end to end: query embedding, the hybrid SQL, TTL refresh), `embed` (the model
-alone), `db` (asearch with the query vector precomputed), `sql_exec` (server time from EXPLAIN
-ANALYZE), and `search_p50_over_embed_p50`. Recall is of the branch the namespace's size picks
-against the same searches with the namespace searched exactly (`EXACT_MAX` raised), which is
-what the approximate (HNSW) branch can lose; `planted_top5` counts planted facts whose question
-finds them in the top 5, beside the same count from the exact branch.
-
-    .venv/bin/python bench/retrieval.py [--sizes 10000,100000] [--target-shares 1.0,0.1,0.01]
-        [--settings "factory;hnsw.ef_search=200"] [--index-params m=16,ef_construction=64]
-        [--exact-max 0] [--keep]
+    .venv/bin/python bench/retrieval.py [--cases 100000:1000,1000000:1000] [--distinct 12000]
+        [--settings "factory;hnsw.ef_search=200"] [--exact-max 0] [--keep]
 
 `--settings` variants are added after the factory's session options (the later `-c` wins).
-
 Progress goes to stderr; the result is one JSON line on stdout.
 """
 
@@ -52,7 +41,7 @@ import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +66,7 @@ from langgraph.store.base import SearchOp
 from langgraph.store.postgres.base import PLACEHOLDER
 from psycopg import sql
 
-from agent.memory.schema import Identity, MemoryValue, Source, memory_key, memory_namespace
+from agent.memory.schema import Identity, MemoryValue, Source, memory_namespace
 from store.retention import default_ttl
 from store.search import MemoryStore
 
@@ -122,6 +111,9 @@ def parse_args() -> argparse.Namespace:
                         help="where embedded memories are cached between runs")
     parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
                         help="embedded Postgres cluster")
+    parser.add_argument("--after-writes", type=float, default=0.05,
+                        help="then write this share of the table again (every namespace, "
+                             "interleaved, no VACUUM) and measure again (0: skip)")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     return parser.parse_args()
 
@@ -240,6 +232,7 @@ class Layout:
 
     @property
     def others(self) -> int:
+        """How many other namespaces fill the table."""
         return -(-(self.n - self.target) // self.other_size) if self.n > self.target else 0
 
 
@@ -533,6 +526,31 @@ async def measure(
     }
 
 
+_WRITE_MORE = (
+    # A sample of every namespace's memories, written again under new keys in random order
+    # (every user writing at once), with no VACUUM after: the table as it is in use.
+    "CREATE TEMP TABLE more AS SELECT prefix, key FROM store TABLESAMPLE BERNOULLI (%(percent)s) "
+    "ORDER BY random()",
+    "INSERT INTO store (prefix, key, value, created_at, updated_at, expires_at, ttl_minutes) "
+    "SELECT s.prefix, s.key || '-again', s.value, now(), now(), s.expires_at, s.ttl_minutes "
+    "FROM more m JOIN store s USING (prefix, key)",
+    "INSERT INTO store_vectors (prefix, key, field_name, embedding) "
+    "SELECT v.prefix, v.key || '-again', v.field_name, v.embedding "
+    "FROM more m JOIN store_vectors v USING (prefix, key)",
+)
+
+
+async def write_more(url: str, share: float) -> int:
+    """Write `share` of the table again, interleaved across namespaces; return how many rows."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        sample, *writes = _WRITE_MORE
+        await conn.execute(sample, {"percent": share * 100})
+        for statement in writes:
+            await conn.execute(statement)
+        row = await (await conn.execute("SELECT count(*) FROM more")).fetchone()
+    return int(row[0]) if row else 0
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from store.postgres import configured_model
 
@@ -557,6 +575,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             planted_keys = loaded.pop("planted_keys")
             for settings in variants:
                 measured = await measure(layout, planted_keys, settings, args)
+                results.append({"n": n, "target_items": target, "namespaces": 1 + layout.others,
+                                "other_size": layout.other_size, **loaded, **measured})
+                log(json.dumps(results[-1]))
+            if args.after_writes:
+                # Real use goes on writing: the table grows in every namespace, unvacuumed.
+                written = await write_more(url, args.after_writes)
+                measured = await measure(layout, planted_keys, variants[0], args)
+                measured["settings"] = f"{measured['settings']}, after {written} more writes"
                 results.append({"n": n, "target_items": target, "namespaces": 1 + layout.others,
                                 "other_size": layout.other_size, **loaded, **measured})
                 log(json.dumps(results[-1]))
