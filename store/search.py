@@ -273,6 +273,9 @@ MIGRATIONS = (
     # The table-wide HNSW index is replaced by exact scans of a namespace and, for large ones,
     # a partial HNSW index of their own (store/vector_indexes.py).
     "DROP INDEX IF EXISTS store_vectors_embedding_idx",
+    # New words go straight into the word index, not into a pending list that every search
+    # would then read through.
+    "ALTER INDEX store_words_idx SET (fastupdate = off)",
 )
 
 # A read extends a memory's life to its full TTL, but only once 1% of the TTL has passed since
