@@ -2,10 +2,11 @@
 
 A namespace search with a query ranks by two signals fused in one SQL statement:
 - meaning: cosine similarity of the query's vector to each memory's vector (pgvector);
-- words: BM25 over Postgres full-text search (`english` configuration; a stored `tsv` column
-  and its GIN index come from our own migrations). Term frequency is binary (chat turns rarely
-  repeat a word, and a repeated word in a long answer should not outweigh a rare one), IDF comes
-  from the namespace's own counts.
+- words: BM25 over Postgres full-text search (`english` configuration), looked up in a GIN
+  index over each memory's lexemes prefixed by a digest of its namespace (`engram_word_keys`),
+  so a common word's posting list is one user's, not the table's. Term frequency is binary
+  (chat turns rarely repeat a word, and a repeated word in a long answer should not outweigh a
+  rare one), IDF comes from the namespace's own counts.
 The best POOL memories of each signal form the candidates. Similarity is scaled by the best
 among them; the BM25 score by the IDF of all the query's words (what a memory holding every one
 of them would score, capped at 1), so one shared common word does not count as a full match.
@@ -14,12 +15,13 @@ added. The result's `score` is that ranking score, and the returned value carrie
 (similarity, lexical), so callers can tell a word match from a meaning match.
 The same SQL serves the graph's retrieve node and the HTTP API's `search_items`.
 
-pgvector's HNSW index finds the nearest vectors of the whole table first (`hnsw.ef_search` of
-them) and the namespace filter runs after: a user holding 1% of the memories gets fewer than
-`limit` results, or the wrong ones. Inside a namespace of at most EXACT_MAX memories the vector
-side is exact (the namespace's rows come from the prefix indexes, then every distance is
-computed); above it the HNSW index is used with pgvector's iterative scan, which keeps scanning
-until enough rows pass the filter. One SQL statement decides, so the choice costs no round trip.
+No index spans every user: what a search reads is its namespace's. Up to EXACT_MAX memories the
+vector side is exact: the namespace's vectors are read together from a covering index on
+(namespace, key) that includes the vector, and every distance is computed. A larger namespace
+has an HNSW index of its own, a partial index built in the background (store/vector_indexes.py);
+until it exists, the namespace is searched exactly. One SQL statement decides, so the choice
+costs no round trip. (A table-wide HNSW index, the library's, found the nearest vectors of all
+users first and filtered after: its cost grew with the table, BENCHMARKS.md section B.)
 Searches with value filters, and those without a query, go to the library as is.
 
 Writes get their kind's default TTL (store/retention.py) when they carry none, whether they come
