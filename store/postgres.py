@@ -121,6 +121,7 @@ async def store() -> AsyncIterator[MemoryStore]:
     ENGRAM_VECTOR_INDEX_INTERVAL_S seconds (default 300; 0 turns it off).
     """
     model = await asyncio.to_thread(configured_model)
+    fill_vectors_here = vector_worker_on()  # a bad setting fails before anything starts
     async with connection_pool(await database_url(), options=SESSION_OPTIONS) as pool:
         await require_pgvector(pool)
         await require_dims(pool, model)
@@ -133,7 +134,7 @@ async def store() -> AsyncIterator[MemoryStore]:
         await memory_store.start_ttl_sweeper()
         # Episodes' vectors are filled in here unless a separate worker does it
         # (`python -m store.pending_vectors`, with ENGRAM_VECTOR_WORKER=off on the server).
-        if vector_worker_on():
+        if fill_vectors_here:
             memory_store.start_vector_worker()
         interval = _int_setting("ENGRAM_VECTOR_INDEX_INTERVAL_S", 300)
         indexing = asyncio.create_task(maintain_forever(pool, interval)) if interval > 0 else None

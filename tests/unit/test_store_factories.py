@@ -159,3 +159,14 @@ def test_a_socket_folder_of_another_user_is_refused(tmp_path: Path) -> None:
     os.chown(folder, 65534, 65534)  # nobody
     with pytest.raises(embedded.EmbeddedPostgresError, match="another user may have made it"):
         embedded.private_socket_dir(folder, None)
+
+
+async def test_a_vector_worker_setting_other_than_on_or_off_is_refused(
+    engram_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from store.postgres import store
+
+    monkeypatch.setenv("ENGRAM_VECTOR_WORKER", "sometimes")
+    with pytest.raises(database.DatabaseError, match="ENGRAM_VECTOR_WORKER='sometimes': use on"):
+        async with store():
+            pass
