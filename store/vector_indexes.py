@@ -31,6 +31,8 @@ from store.database import Pool
 logger = logging.getLogger(__name__)
 
 INDEX_PREFIX = "engram_ns_hnsw_"
+MAINTENANCE_LOCK = 7_310_592_042
+"""Advisory lock held by the one process running a maintenance round."""
 BUILD_MEMORY = "1GB"
 """maintenance_work_mem for a build: a 100k-memory namespace's 384-d graph takes about 200 MB."""
 
@@ -143,15 +145,32 @@ async def maintain(pool: Pool, threshold: int | None = None,
     return todo
 
 
+async def maintain_if_free(pool: Pool) -> Plan | None:
+    """One round, unless another process is running one (None then).
+
+    Replicas all run the maintenance; one at a time, or one would see the other's index still
+    being built (not yet valid) and drop it.
+    """
+    async with pool.connection() as conn:
+        row = await (await conn.execute("SELECT pg_try_advisory_lock(%s) AS got",
+                                        (MAINTENANCE_LOCK,))).fetchone()
+        if not row or not row["got"]:
+            return None
+        try:
+            return await maintain(pool)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (MAINTENANCE_LOCK,))
+
+
 async def maintain_forever(pool: Pool, interval_s: float) -> None:
-    """Run `maintain` now and every `interval_s` seconds until cancelled."""
+    """Run a maintenance round now and every `interval_s` seconds until cancelled."""
     while True:
         try:
-            done = await maintain(pool)
+            done = await maintain_if_free(pool)
         except psycopg.Error as err:
-            # A database restart or a concurrent build: the next round tries again.
+            # A database restart or a failed build: the next round tries again.
             logger.warning("vector index maintenance failed: %s", err)
         else:
-            if done.build or done.drop:
+            if done and (done.build or done.drop):
                 logger.info("vector_indexes built=%d dropped=%d", len(done.build), len(done.drop))
         await asyncio.sleep(interval_s)

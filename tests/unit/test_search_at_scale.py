@@ -138,3 +138,20 @@ async def test_the_migration_keeps_every_memory_findable(
         assert by_word[0].key == "tea"
         everything = await store.asearch(ns, query="memory garden", limit=100)
         assert len(everything) == 41
+
+
+async def test_one_process_at_a_time_maintains_the_namespace_indexes(
+    new_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    big = ("memories", "acme", "user:busy")
+    async with database.connection_pool(new_database(), options=SESSION_OPTIONS) as pool:
+        await filled(pool, {big: 150})
+        monkeypatch.setattr(search, "EXACT_MAX", 100)
+        async with pool.connection() as other:  # another replica, mid-round
+            await other.execute("SELECT pg_advisory_lock(%s)", (vector_indexes.MAINTENANCE_LOCK,))
+            assert await vector_indexes.maintain_if_free(pool) is None
+            assert await vector_indexes.built_indexes(pool) == {}
+            await other.execute("SELECT pg_advisory_unlock(%s)",
+                                (vector_indexes.MAINTENANCE_LOCK,))
+        done = await vector_indexes.maintain_if_free(pool)
+        assert done is not None and done.build == [".".join(big)]
