@@ -2,8 +2,9 @@
 
 A turn stores its messages as episodes without waiting for the embedding model: the word index
 finds them in the very next turn, and a worker fills in their vectors in batches moments later
-(short texts embed several times faster per text in a batch). Facts are not deferred: they are
-embedded as they are written, so a fact is found by meaning in the very next turn.
+(a batch costs less per text, most of all when it holds texts of like length). Facts are not
+deferred: they are embedded as they are written, so a fact is found by meaning in the very next
+turn.
 
 What is pending lives in Postgres, so nothing is lost to a crash: a trigger on `store` queues an
 episode in `engram_pending_vectors` in the same transaction that stores it (and again when its
