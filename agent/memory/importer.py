@@ -208,7 +208,12 @@ async def import_sessions(
         # The next batch is scrubbed (off the loop, when large) while this one is written.
         scrubbing = asyncio.create_task(scrub_turns(
             [turn for s in following for turn in turns_of(s)])) if following else None
-        written = await write_turns(store, identity, turns, extract)
+        try:
+            written = await write_turns(store, identity, turns, extract)
+        except BaseException:
+            if scrubbing is not None:
+                scrubbing.cancel()  # the import stops here; nothing waits for the next batch
+            raise
         if scrubbing is not None:
             upcoming = await scrubbing
         result.sessions += len(batch)
