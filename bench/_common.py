@@ -75,6 +75,20 @@ def with_dbname(url: str, dbname: str) -> str:
 
 
 @asynccontextmanager
+async def database_url_set(url: str) -> AsyncIterator[None]:
+    """DATABASE_URL points at `url` inside the block (the factories read it), restored after."""
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = previous
+
+
+@asynccontextmanager
 async def fresh_database(
     label: str, *, data_dir: Path, keep: bool = False
 ) -> AsyncIterator[tuple[str, str]]:
@@ -93,16 +107,11 @@ async def fresh_database(
     async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
         await conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = with_dbname(admin, name)
-    previous = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = url
     log(f"database {name} created")
     try:
-        yield url, admin
+        async with database_url_set(url):
+            yield url, admin
     finally:
-        if previous is None:
-            os.environ.pop("DATABASE_URL", None)
-        else:
-            os.environ["DATABASE_URL"] = previous
         if keep:
             log(f"database {name} kept (--keep): {url}")
         else:
@@ -111,6 +120,29 @@ async def fresh_database(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
                 )
             log(f"database {name} dropped")
+
+
+@asynccontextmanager
+async def named_database(label: str, *, data_dir: Path) -> AsyncIterator[tuple[str, bool]]:
+    """`engram_bench_<label>` on the embedded Postgres, created if missing, never dropped.
+
+    For tables that take minutes to build: the caller names the database after everything the
+    build depends on, fills it once, and later runs measure the same tables.
+
+    Yields:
+        (database URL, whether it was created now).
+    """
+    admin = await asyncio.to_thread(embedded.ensure_running, data_dir)
+    name = f"engram_bench_{label}"
+    async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
+        found = await (await conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,))).fetchone()
+        if found is None:
+            await conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = with_dbname(admin, name)
+    log(f"database {name} {'created' if found is None else 'reused'}")
+    async with database_url_set(url):
+        yield url, found is None
 
 
 def machine() -> dict[str, Any]:

@@ -22,9 +22,13 @@ namespace searched exactly (`EXACT_MAX` raised); `planted_top5` counts planted f
 question finds them in the top 5. `plan` lists the executed plan nodes.
 
     .venv/bin/python bench/retrieval.py [--cases 100000:1000,1000000:1000] [--distinct 12000]
-        [--settings "factory;hnsw.ef_search=200"] [--exact-max 0] [--keep]
+        [--settings "factory;hnsw.ef_search=200"] [--exact-max 0] [--keep | --reuse]
 
 `--settings` variants are added after the factory's session options (the later `-c` wins).
+`--reuse` builds each case's tables once, in a database named after what they depend on
+(`engram_bench_retrieval_<n>_<namespace>_<digest>` of the layout, corpus, model and migrations),
+and later runs measure those tables without loading them again (the 1M and 3M cases take
+minutes to build, seconds to search); the rows `--after-writes` adds are deleted again after.
 Progress goes to stderr; the result is one JSON line on stdout.
 """
 
@@ -39,7 +43,8 @@ import random
 import re
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +62,7 @@ from _common import (
     fresh_database,
     log,
     machine,
+    named_database,
     offline_env,
     percentiles_ms,
     synthetic_memory,
@@ -115,6 +121,9 @@ def parse_args() -> argparse.Namespace:
                         help="then write this share of the table again (every namespace, "
                              "interleaved, no VACUUM) and measure again (0: skip)")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument("--reuse", action="store_true",
+                        help="build each case's tables once, in a database named after what "
+                             "they depend on, and measure them again on later runs")
     return parser.parse_args()
 
 
@@ -551,6 +560,60 @@ async def write_more(url: str, share: float) -> int:
     return int(row[0]) if row else 0
 
 
+_UNDO_WRITES = (
+    "DELETE FROM store WHERE key LIKE '%-again'",  # their vectors go with them (FK cascade)
+    "VACUUM (ANALYZE) store",
+    "VACUUM (ANALYZE) store_vectors",
+)
+
+
+async def undo_writes(url: str) -> None:
+    """Take `write_more`'s rows out again, so a kept database measures the same tables next run."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for statement in _UNDO_WRITES:
+            await conn.execute(statement)
+
+
+@asynccontextmanager
+async def case_database(
+    layout: Layout, args: argparse.Namespace, model: str,
+) -> AsyncIterator[tuple[str, dict[str, Any] | None]]:
+    """The case's database, and what loading it measured if it was built by an earlier run.
+
+    With `--reuse` the database is named after everything its tables depend on (the layout, the
+    corpus, the model, the schema's migrations): a later run finds it filled and skips the load.
+    Otherwise it is a fresh database, dropped afterwards unless `--keep`.
+    """
+    from store import postgres, search
+
+    if not args.reuse:
+        async with fresh_database(f"retrieval_{layout.n}_{layout.target}",
+                                  data_dir=args.data_dir, keep=args.keep) as (url, _):
+            async with postgres.store():
+                pass  # the factory's setup() creates the tables and indexes
+            yield url, None
+        return
+    depends = json.dumps([layout.n, layout.target, layout.other_size, args.distinct, args.seed,
+                          model, len(search.MIGRATIONS)])
+    label = f"retrieval_{layout.n}_{layout.target}_{hashlib.sha1(depends.encode()).hexdigest()[:8]}"
+    async with named_database(label, data_dir=args.data_dir) as (url, _):
+        async with postgres.store():
+            pass  # creates the schema on a new database; nothing to do on a built one
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute("CREATE TABLE IF NOT EXISTS bench_loaded (loaded jsonb NOT NULL)")
+            row = await (await conn.execute("SELECT loaded FROM bench_loaded")).fetchone()
+        if row is not None:
+            log(f"tables built by an earlier run (--reuse): {url}")
+        yield url, None if row is None else {**row[0], "reused": True}
+
+
+async def remember_load(url: str, loaded: dict[str, Any]) -> None:
+    """Record that the kept database is built, with what building it measured."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("INSERT INTO bench_loaded (loaded) VALUES (%s)",
+                           (json.dumps(loaded),))
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from store.postgres import configured_model
 
@@ -565,13 +628,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for n, target in cases:
         layout = make_layout(n, target, min(target, args.other_size), corpus)
         log(f"table {n}, searched namespace {target}, {layout.others} other namespaces")
-        async with fresh_database(f"retrieval_{n}_{target}", data_dir=args.data_dir,
-                                  keep=args.keep) as (url, _):
-            from store.postgres import store
-
-            async with store():
-                pass  # the factory's setup() creates the tables and indexes
-            loaded = await load(url, layout, corpus)
+        async with case_database(layout, args, model.name) as (url, built):
+            loaded = built if built is not None else await load(url, layout, corpus)
+            if built is None and args.reuse:
+                await remember_load(url, loaded)
             planted_keys = loaded.pop("planted_keys")
             for settings in variants:
                 measured = await measure(layout, planted_keys, settings, args)
@@ -586,6 +646,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 results.append({"n": n, "target_items": target, "namespaces": 1 + layout.others,
                                 "other_size": layout.other_size, **loaded, **measured})
                 log(json.dumps(results[-1]))
+                if args.reuse:
+                    await undo_writes(url)
     factory = [r for r in results if r["settings"] == "factory"]
     goals: list[dict[str, Any]] = []
     for r in factory:

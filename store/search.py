@@ -135,7 +135,10 @@ WITH RECURSIVE query AS MATERIALIZED (
 ), idf AS (
     -- Every query word, found or not: a word no memory holds still counts in what a full
     -- match would score.
-    SELECT t.w, ln(1 + (greatest((SELECT n FROM size), coalesce(c.df, 0)) - coalesce(c.df, 0)
+    -- The document count is capped at {count_max} whatever EXACT_MAX is, so the ranking does
+    -- not depend on which branch reads the vectors.
+    SELECT t.w, ln(1 + (greatest(least((SELECT n FROM size), {count_max}), coalesce(c.df, 0))
+        - coalesce(c.df, 0)
         + 0.5) / (coalesce(c.df, 0) + 0.5)) AS idf
     FROM unnest((SELECT words FROM terms)) AS t(w)
     LEFT JOIN (SELECT w, count(*) AS df FROM hits GROUP BY w) c ON c.w = t.w
@@ -362,7 +365,8 @@ class MemoryStore(AsyncPostgresStore):
             if self._omit_expired else ""
         )
         sql = _SEARCH_SQL.format(
-            expiry=expiry, cap=max(COUNT_MAX, EXACT_MAX + 1), exact_max=EXACT_MAX,
+            expiry=expiry, cap=max(COUNT_MAX, EXACT_MAX + 1), count_max=COUNT_MAX,
+            exact_max=EXACT_MAX,
             config=TEXT_SEARCH_CONFIG, lexical_max=LEXICAL_MAX, pool=max(POOL, op.limit + op.offset),
             k1=BM25_K1, b=BM25_B, one_minus_b=1 - BM25_B,
             relevance=FUSIONS[FUSION].format(dense_weight=1 - LEXICAL_WEIGHT,

@@ -155,3 +155,27 @@ async def test_one_process_at_a_time_maintains_the_namespace_indexes(
                                 (vector_indexes.MAINTENANCE_LOCK,))
         done = await vector_indexes.maintain_if_free(pool)
         assert done is not None and done.build == [".".join(big)]
+
+
+async def test_the_ranking_does_not_depend_on_the_branch_threshold(
+    new_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # BM25's document count is capped (COUNT_MAX) whatever EXACT_MAX is: a namespace searched
+    # through its own index ranks as the same namespace searched exactly (the benchmark's
+    # reference raises EXACT_MAX, and must not change the word scores by doing so).
+    big = ("memories", "acme", "user:words")
+    async with database.connection_pool(new_database(), options=SESSION_OPTIONS) as pool:
+        store = await filled(pool, {big: 300})
+        await store.abatch([PutOp(big, f"rose{i}", {"text": f"the rose bed number {i} by the sea"})
+                            for i in range(40)])
+        monkeypatch.setattr(search, "COUNT_MAX", 101)
+        monkeypatch.setattr(search, "EXACT_MAX", 100)
+        assert (await vector_indexes.maintain(pool)).build == [".".join(big)]
+        query = "rose garden"  # a rare word and a common one: their IDFs follow the count
+        approximate = await store.asearch(big, query=query, limit=10)
+        assert vector_indexes.index_name(".".join(big)) in await plan_of(store, big, query)
+        monkeypatch.setattr(search, "EXACT_MAX", 1_000)
+        exact = await store.asearch(big, query=query, limit=10)
+        assert [(i.key, round(i.score or 0, 6)) for i in approximate] == [
+            (i.key, round(i.score or 0, 6)) for i in exact]
+        assert all(i.value["_match"]["lexical"] > 0 for i in exact)
