@@ -13,6 +13,7 @@ from langgraph.types import RetryPolicy
 from agent.context import Context
 from agent.nodes import agent, approve_memory, retrieve, summarize, write_memory
 from agent.state import InputState, State
+from agent.telemetry import timed_node
 
 # Store and model calls may fail transiently (a restarted database, a rate limit).
 TRANSIENT = RetryPolicy(max_attempts=3, initial_interval=0.2)
@@ -24,11 +25,9 @@ def route_after_write_memory(state: State) -> Literal["approve_memory", "__end__
 
 
 builder = StateGraph(State, input_schema=InputState, context_schema=Context)
-builder.add_node(summarize, retry_policy=TRANSIENT)
-builder.add_node(retrieve, retry_policy=TRANSIENT)
-builder.add_node(agent, retry_policy=TRANSIENT)
-builder.add_node(write_memory, retry_policy=TRANSIENT)
-builder.add_node(approve_memory, retry_policy=TRANSIENT)
+# Every node's latency is observed under its name (engram_node_seconds).
+for node in (summarize, retrieve, agent, write_memory, approve_memory):
+    builder.add_node(node.__name__, timed_node(node), retry_policy=TRANSIENT)
 builder.add_edge(START, "summarize")
 builder.add_edge("summarize", "retrieve")
 builder.add_edge("retrieve", "agent")

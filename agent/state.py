@@ -22,6 +22,9 @@ class State(InputState, total=False):
     """Running summary of the turns folded out of `messages`."""
     summarized_turns: int
     """How many user turns the summary covers."""
+    summary_to_keep: str
+    """The memory text of the summary this turn's summarize made, for write_memory to keep
+    (through the one write path: ledger, approval policy); empty once kept."""
     memories: list[dict[str, Any]]
     """Memories retrieved for the current turn: key, text, kind, score."""
     asked_before: list[str]

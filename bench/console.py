@@ -72,7 +72,7 @@ async def fill(args: argparse.Namespace) -> list[str]:
 
     from agent.memory.episodes import Utterance, episode_puts
     from agent.memory.schema import Identity, MemoryValue, Source, memory_namespace
-    from store.postgres import store
+    from agent.stores import store
 
     rng = random.Random(7)
     namespace = memory_namespace(Identity(USER, ORG))

@@ -237,8 +237,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from agent.memory.retrieval import search_memories
     from agent.memory.schema import Identity, memory_namespace
     from agent.memory.write import extractor
+    from agent.stores import store
     from store import search
-    from store.postgres import store
 
     if args.gist_words:
         episodes.GIST_WORDS = args.gist_words

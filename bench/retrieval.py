@@ -2,7 +2,7 @@
 
 Each case `table:namespace` (default 100k:1k, 100k:10k, 1M:1k, 1M:10k, 1M:100k) makes a fresh
 database `engram_bench_retrieval_*` on the embedded Postgres, opens the store with the project's
-own factory `store.postgres.store()` (its migrations create the schema), and fills it in SQL on
+own factory `agent.stores.store()` (its migrations create the schema), and fills it in SQL on
 the server: the searched user's namespace holds `namespace` distinct memories, other users'
 namespaces of at most `--other-size` memories fill the table. Rows go in interleaved, as users
 write at the same time (ordered by each memory's place in its own namespace's history, then by
@@ -73,7 +73,7 @@ from langgraph.store.postgres.base import PLACEHOLDER
 from psycopg import sql
 
 from agent.memory.schema import Identity, MemoryValue, Source, memory_namespace
-from store.retention import default_ttl
+from agent.stores import kind_policy
 from store.search import MemoryStore
 
 HNSW_PREFIX = "engram_ns_hnsw_"
@@ -322,7 +322,9 @@ async def stage(conn: psycopg.AsyncConnection[Any], corpus: Corpus) -> None:
         f"body text, embedding vector({dims}))")
     async with conn.cursor() as cur, cur.copy("COPY bench_corpus FROM STDIN (FORMAT BINARY)") as copy:
         await copy.write(binary_copy(corpus))
-    ttls = {kind: default_ttl(memory_namespace(TARGET), {"kind": kind}) for kind in set(corpus.kinds)}
+    policy = kind_policy()
+    ttls = {kind: policy.default_ttl(memory_namespace(TARGET), {"kind": kind})
+            for kind in set(corpus.kinds)}
     await conn.execute("CREATE UNLOGGED TABLE bench_ttl (kind text PRIMARY KEY, ttl int)")
     async with conn.cursor() as cur:
         await cur.executemany("INSERT INTO bench_ttl VALUES (%s, %s)",
@@ -447,6 +449,7 @@ async def measure(
     args: argparse.Namespace,
 ) -> dict[str, Any]:
     """Time searches in the target namespace through a store opened by the project's factory."""
+    from agent import stores
     from store import postgres as factory
     from store import search
 
@@ -461,7 +464,7 @@ async def measure(
     factory_options: str = getattr(factory, "SESSION_OPTIONS")  # noqa: B009
     setattr(factory, "SESSION_OPTIONS", options)  # noqa: B010  # the factory's pool options
     try:
-        async with factory.store() as memory_store:
+        async with stores.store() as memory_store:
             for query in warmup:
                 await memory_store.asearch(namespace, query=query, limit=args.limit)
             search_s, found = [], []

@@ -327,7 +327,7 @@ async def drive_all(
     A store opened by the factory brings its own embedding model and so its own cache of recent
     texts: a graph never finds the previous graph's messages already embedded.
     """
-    from store.postgres import store
+    from agent.stores import store
 
     timed_nodes: dict[str, list[float]] = defaultdict(list)
     bare_nodes: dict[str, list[float]] = defaultdict(list)

@@ -1,46 +1,49 @@
-"""How long things are kept: memory TTLs by kind, and checkpoint pruning.
+"""How long memories are kept: a write's default TTL, from its kind's or its namespace's.
 
 TTLs are in minutes (the store's unit) and refreshed whenever a memory is read or rewritten.
+The store is generic: which kinds exist, and how long each is kept, is the application's
+(`KindPolicy`, given to the store by its factory; Engram's are in agent/memory/kinds.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph.store.base import Op, PutOp
 
 DAY = 24 * 60
-KIND_TTL_MINUTES: dict[str, float | None] = {
-    "preference": None,  # kept until the user changes it
-    "procedural": None,  # instructions hold until withdrawn
-    "fact": 365 * DAY,
-    "feedback": 90 * DAY,  # ranks high, but about answers that age quickly
-    "summary": 180 * DAY,
-    "episode": 365 * DAY,  # the conversation itself; ENGRAM_EPISODE_TTL_DAYS changes it
-}
 HISTORY_TTL_MINUTES = 365 * DAY
 """Superseded texts (history items) are kept a year after they were replaced."""
-NAMESPACE_TTL_MINUTES = {"memory_ledger": 90 * DAY}
-"""The turn ledger only has to outlive the replays anyone will make of a turn."""
 
 
-def default_ttl(
-    namespace: tuple[str, ...], value: Mapping[str, Any],
-    kinds: Mapping[str, float | None] = KIND_TTL_MINUTES,
-) -> float | None:
-    """The TTL a write gets when it names none (`kinds`: minutes by memory kind)."""
-    if namespace and namespace[0] in NAMESPACE_TTL_MINUTES:
-        return NAMESPACE_TTL_MINUTES[namespace[0]]
-    if value.get("invalid_at") and value.get("kind") != "episode":
-        return HISTORY_TTL_MINUTES  # a superseded fact; a superseded episode keeps its own TTL
-    return kinds.get(str(value.get("kind", "")))
+@dataclass(frozen=True)
+class KindPolicy:
+    """What the store does by a value's `kind`: its default TTL and its ranking bonus."""
 
+    ttl_minutes: Mapping[str, float | None] = field(default_factory=dict)
+    """Default TTL by kind (None or absent: kept until deleted)."""
+    rank_bonus: Mapping[str, float] = field(default_factory=dict)
+    """Added to a search hit's score by kind."""
+    namespace_ttl_minutes: Mapping[str, float] = field(default_factory=dict)
+    """Default TTL of everything under a namespace root, whatever its kind."""
+    keep_own_ttl_superseded: frozenset[str] = frozenset()
+    """Kinds that keep their own TTL once superseded (others get HISTORY_TTL_MINUTES)."""
 
-def with_default_ttl(op: Op, kinds: Mapping[str, float | None] = KIND_TTL_MINUTES) -> Op:
-    """A put without a TTL gets its kind's default; every other op is unchanged."""
-    if isinstance(op, PutOp) and op.value is not None and op.ttl is None:
-        ttl = default_ttl(op.namespace, op.value, kinds)
-        if ttl is not None:
-            return op._replace(ttl=ttl)
-    return op
+    def default_ttl(self, namespace: tuple[str, ...], value: Mapping[str, Any]) -> float | None:
+        """The TTL a write gets when it names none."""
+        if namespace and namespace[0] in self.namespace_ttl_minutes:
+            return self.namespace_ttl_minutes[namespace[0]]
+        kind = str(value.get("kind", ""))
+        if value.get("invalid_at") and kind not in self.keep_own_ttl_superseded:
+            return HISTORY_TTL_MINUTES  # a superseded text
+        return self.ttl_minutes.get(kind)
+
+    def with_default_ttl(self, op: Op) -> Op:
+        """A put without a TTL gets its default; every other op is unchanged."""
+        if isinstance(op, PutOp) and op.value is not None and op.ttl is None:
+            ttl = self.default_ttl(op.namespace, op.value)
+            if ttl is not None:
+                return op._replace(ttl=ttl)
+        return op

@@ -42,7 +42,7 @@ from langgraph.store.postgres.base import PLACEHOLDER, HNSWConfig
 
 from store import pending_vectors
 from store.pending_vectors import VectorWorker
-from store.retention import KIND_TTL_MINUTES, with_default_ttl
+from store.retention import KindPolicy
 
 EXACT_MAX = 5_000
 """Namespaces up to this many memories are searched exactly (see BENCHMARKS.md for the cost)."""
@@ -69,8 +69,6 @@ BM25_K1, BM25_B = 1.2, 0.75
 IMPORTANCE_WEIGHT = 0.1
 RECENCY_WEIGHT = 0.05
 RECENCY_HALF_LIFE_DAYS = 60.0
-KIND_BONUS = {"feedback": 0.08, "procedural": 0.06, "preference": 0.03, "summary": -0.05}
-"""Nudges beyond relevance: what the user corrected or asked for over incidental facts."""
 TEXT_SEARCH_CONFIG = "english"
 SUPERSEDED_PENALTY = 0.3
 """Taken off the score of what a later statement replaced (relevance is at most about 1)."""
@@ -90,8 +88,15 @@ FUSIONS = {
 """How the two signals are put on one scale before they are mixed (LEXICAL_WEIGHT)."""
 FUSION = "scaled"
 
-_KIND_CASE = "CASE store.value->>'kind' " + " ".join(
-    f"WHEN '{kind}' THEN {bonus}" for kind, bonus in KIND_BONUS.items()) + " ELSE 0 END"
+
+
+def kind_case(bonus: Mapping[str, float]) -> str:
+    """The SQL that adds each kind's ranking bonus (KindPolicy.rank_bonus) to a hit's score."""
+    if not bonus:
+        return "0"
+    return "CASE store.value->>'kind' " + " ".join(
+        "WHEN '{}' THEN {}".format(kind.replace("'", "''"), float(value))
+        for kind, value in bonus.items()) + " ELSE 0 END"
 
 _SEARCH = """
 WITH RECURSIVE query AS MATERIALIZED (
@@ -300,8 +305,15 @@ SELECT * FROM search_results
 class MemoryStore(AsyncPostgresStore):
     """AsyncPostgresStore with hybrid namespace search and TTLs by memory kind."""
 
-    kind_ttl: Mapping[str, float | None] = KIND_TTL_MINUTES
-    """Default TTL in minutes by memory kind, for writes that name none."""
+    kinds: KindPolicy = KindPolicy()
+    """What a value's `kind` means here: default TTLs for writes that name none, ranking
+    bonuses (the application's; Engram's come from agent/memory/kinds.py)."""
+
+    def __init__(self, *args: Any, kinds: KindPolicy | None = None, **kwargs: Any) -> None:
+        """AsyncPostgresStore's arguments, and the application's `kinds`."""
+        super().__init__(*args, **kwargs)
+        if kinds is not None:
+            self.kinds = kinds
     vector_worker: VectorWorker | None = None
     """What fills in episodes' vectors (store/pending_vectors.py), once started."""
 
@@ -340,7 +352,7 @@ class MemoryStore(AsyncPostgresStore):
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Give puts without a TTL their kind's default, run the batch, wake the vector worker."""
-        ops = [with_default_ttl(op, self.kind_ttl) for op in ops]
+        ops = [self.kinds.with_default_ttl(op) for op in ops]
         results = await super().abatch(ops)
         if self.vector_worker is not None and any(
                 isinstance(op, PutOp) and op.value and op.value.get("kind") == "episode"
@@ -373,7 +385,7 @@ class MemoryStore(AsyncPostgresStore):
                                              lexical_weight=LEXICAL_WEIGHT),
             importance_weight=IMPORTANCE_WEIGHT,
             recency_weight=RECENCY_WEIGHT, half_life_days=RECENCY_HALF_LIFE_DAYS,
-            kind_case=_KIND_CASE, superseded_penalty=SUPERSEDED_PENALTY,
+            kind_case=kind_case(self.kinds.rank_bonus), superseded_penalty=SUPERSEDED_PENALTY,
         )
         # The library fills in the query's vector where it finds PLACEHOLDER, after embedding.
         values = {"vector": PLACEHOLDER, "ns": ".".join(op.namespace_prefix), "query": op.query,

@@ -92,7 +92,7 @@ def engram_env(database_url: str) -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="session")
 async def memory_store(engram_env: dict[str, str]) -> AsyncIterator[Any]:
     """The service's own store factory, on the test database."""
-    from store.postgres import store
+    from agent.stores import store
 
     async with store() as opened:
         yield opened

@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.store.base import PutOp
 
 from agent.context import ApprovalPolicy
-from agent.memory.browse import InvalidCorrection, check_correction
+from agent.memory.checks import InvalidCorrection, check_correction
 from agent.memory.episodes import EPISODE_INDEX
 from agent.memory.ledger import Plan
 from agent.memory.reconcile import MemoryOperation, edited
@@ -21,9 +21,15 @@ class ApprovalReplyError(ValueError):
 
 
 def needs_approval(policy: ApprovalPolicy, operation: MemoryOperation) -> bool:
-    """Whether `policy` asks a human before this operation is applied."""
+    """Whether `policy` asks a human before this operation is applied.
+
+    A thread's running summary is Engram's own record of the conversation, rewritten in place
+    as it grows: only "always" asks about it.
+    """
     if operation.action == "noop" or policy == "never":
         return False
+    if operation.kind == "summary":
+        return policy == "always"
     return policy == "always" or operation.action in ("update", "supersede", "delete")
 
 

@@ -20,13 +20,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from langgraph.store.base import PutOp
+from langgraph.store.base import Item, PutOp
 from pydantic import BaseModel, Field
 
+from agent.memory.kinds import EPISODE
 from agent.memory.schema import Source, memory_key
 from agent.memory.scrub import Scrubbed, scrub
 
-EPISODE = "episode"
 Role = Literal["user", "assistant"]
 GIST_WORDS = 96
 """How many words of a message are embedded (the whole text is word-indexed)."""
@@ -122,3 +122,20 @@ def episode_puts(
 def is_episode(memory: dict[str, Any]) -> bool:
     """Whether a retrieved memory (or a stored value) is an episode."""
     return memory.get("kind") == EPISODE
+
+
+def is_current(item: Item) -> bool:
+    """Whether a stored memory is in force: `invalid_at` marks what a later statement replaced.
+
+    One field for every kind: a superseded fact (a history item) and an episode that stated a
+    superseded value both carry it (the episode also `superseded_at`, its older name).
+    """
+    return not item.value.get("invalid_at")
+
+
+def is_findable(item: Item) -> bool:
+    """Whether searches return it: what is in force, and every episode, never a superseded fact.
+
+    A superseded episode stays findable as dated history, ranked lower (store/search.py).
+    """
+    return is_current(item) or is_episode(item.value)

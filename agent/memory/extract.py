@@ -10,7 +10,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.memory.schema import MemoryCandidate, MemoryKind, normalise
+from agent.memory.kinds import MemoryKind
+from agent.memory.schema import MemoryCandidate, normalise
 
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
 _QUESTION = re.compile(

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from langgraph.store.base import BaseStore, Item, SearchItem
 from pydantic import BaseModel, ConfigDict
 
-from agent.memory.episodes import is_episode
+from agent.memory.episodes import is_current, is_episode
 from agent.memory.evidence import marker_words, stating_episodes
 from agent.memory.injection import is_instruction_or_claim
 from agent.memory.schema import (
@@ -109,23 +109,6 @@ def scrubbed_candidate(candidate: MemoryCandidate) -> tuple[MemoryCandidate, dic
     text, subject = scrub(candidate.text), scrub(candidate.subject)
     return (candidate.model_copy(update={"text": text.text, "subject": subject.text}),
             masked_counts(text.text))
-
-
-def is_current(item: Item) -> bool:
-    """Whether a stored memory is in force: `invalid_at` marks what a later statement replaced.
-
-    One field for every kind: a superseded fact (a history item) and an episode that stated a
-    superseded value both carry it (the episode also `superseded_at`, its older name).
-    """
-    return not item.value.get("invalid_at")
-
-
-def is_findable(item: Item) -> bool:
-    """Whether searches return it: what is in force, and every episode, never a superseded fact.
-
-    A superseded episode stays findable as dated history, ranked lower (store/search.py).
-    """
-    return is_current(item) or is_episode(item.value)
 
 
 def _decide(
@@ -242,6 +225,8 @@ async def apply(
     Updates and supersessions read their item again: between planning and applying a human may
     have taken hours to approve.
     """
+    # A summary is stated by no one turn: forgetting it takes no episode with it.
+    stated_by = {op.key: None if op.kind == "summary" else stated_in for op in operations}
     touched = [op for op in operations if op.action != "noop" or op.reason in RESTATED]
     current = dict(zip(
         (op.key for op in touched),
@@ -251,17 +236,17 @@ async def apply(
     now = datetime.now(UTC).isoformat()
     writes: list[Any] = []
     for op in operations:
-        existing = current.get(op.key)
+        existing, stated = current.get(op.key), stated_by[op.key]
         if op.action == "delete":
             if existing is not None:
                 writes.append(forget(store, namespace, existing))
             continue
         if op.action == "noop":
-            if existing is not None and op.reason in RESTATED and stated_in and (
-                stated_in not in existing.value.get("said_in", [])
+            if existing is not None and op.reason in RESTATED and stated and (
+                stated not in existing.value.get("said_in", [])
             ):  # stated again: link the turn, so forgetting the memory forgets it too
                 writes.append(store.aput(namespace, op.key, {
-                    **existing.value, "said_in": [*existing.value.get("said_in", []), stated_in]},
+                    **existing.value, "said_in": [*existing.value.get("said_in", []), stated]},
                     index=False))
             continue
         if existing is not None and normalise(str(existing.value.get("text", ""))) == normalise(
@@ -270,7 +255,7 @@ async def apply(
             continue
         previous = existing.value if existing is not None else None
         said_in = list(dict.fromkeys([*(previous or {}).get("said_in", []),
-                                      *([stated_in] if stated_in else [])]))
+                                      *([stated] if stated else [])]))
         if op.action == "supersede" and previous is not None:
             old_key = history_key(namespace, op.key, str(previous.get("text", "")))
             writes.append(store.aput(namespace, old_key, {
@@ -278,7 +263,7 @@ async def apply(
             }))
             writes.append(_date_episodes(store, namespace, previous, op, now))
             previous = {**previous, "supersedes": [*previous.get("supersedes", []), old_key]}
-            said_in = [stated_in] if stated_in else []
+            said_in = [stated] if stated else []
         value = _value(op, previous, source, now)
         writes.append(store.aput(namespace, op.key, {**value, "said_in": said_in}))
     await asyncio.gather(*writes)

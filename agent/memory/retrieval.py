@@ -17,8 +17,7 @@ from dataclasses import dataclass
 
 from langgraph.store.base import BaseStore, SearchItem
 
-from agent.memory.episodes import is_episode
-from agent.memory.reconcile import is_findable
+from agent.memory.episodes import is_episode, is_findable
 from agent.memory.restatement import same_question
 from agent.memory.schema import matched_words, similarity
 

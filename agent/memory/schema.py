@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from langgraph.runtime import Runtime
 from langgraph.store.base import SearchItem
 from pydantic import BaseModel, ConfigDict, Field
 
-MemoryKind = Literal["preference", "fact", "procedural", "feedback", "summary"]
+from agent.memory.kinds import MemoryKind
+
 MEMORY_ROOT = "memories"
 LEDGER_ROOT = "memory_ledger"
 USAGE_ROOT = "memory_usage"

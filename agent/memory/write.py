@@ -1,5 +1,8 @@
 """The one way memories are written: from turns, by write_memory and by import alike.
 
+(The console's corrections and deletions, and forget-me, change what this wrote; they are in
+agent/memory/browse.py and agent/memory/erase.py, behind MemoryService.)
+
 For each turn not yet in the ledger: scrub the user's message, extract candidate memories from
 it, reconcile them with the store, and keep both messages as episodes. The facts the approval
 policy gates are returned instead of written (with the turn's episodes, which would carry them);
@@ -45,6 +48,9 @@ class Turn:
     answers: tuple[Utterance, ...] = ()
     asked_before: bool = False
     """The user's message is a question asked before: its episode is not kept again."""
+    stated: tuple[MemoryCandidate, ...] = ()
+    """Memories the turn keeps beside what its words teach: the running summary of the
+    messages it folded (they are written, gated and recorded with the turn's own)."""
 
 
 @dataclass
@@ -128,7 +134,9 @@ async def write_turns(
         return written
     # Scrub before extraction: no rule, subject, key or model call sees a secret of the turn.
     fresh = await scrub_turns(fresh)
-    extracted = await asyncio.gather(*(_extract(extract, t.user.text) for t in fresh))
+    extracted = [[*found, *turn.stated] for found, turn in zip(
+        await asyncio.gather(*(_extract(extract, t.user.text) for t in fresh)), fresh,
+        strict=True)]
     per_turn: list[list[dict[str, Any]]] = [[] for _ in fresh]
     gated_per_turn: list[list[MemoryOperation]] = [[] for _ in fresh]
     applying: Awaitable[None] | None = None

@@ -15,7 +15,6 @@ from agent.context import Context, context_of
 from agent.memory.episodes import is_episode
 from agent.memory.restatement import embedder_of, novel_part
 from agent.prompts import ASSISTANT_SAID, NO_MEMORIES, SUPERSEDED_SAID, SYSTEM_PROMPT, USER_SAID
-from agent.server.metrics import timed_node
 from agent.state import State
 
 MEMORY_SHARE = 4
@@ -86,7 +85,6 @@ ADDED = "engram_added"
 """The answer's `response_metadata` key holding what it added to what it was shown."""
 
 
-@timed_node
 async def agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Call the chat model on the prompt; note what the answer added beyond its memories."""
     context = context_of(runtime)

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
 from langgraph.runtime import Runtime
 
+from agent import telemetry
 from agent.context import Context, context_of
 from agent.memory.episodes import is_episode
 from agent.memory.retrieval import find_memories
 from agent.memory.schema import identity_of, memory_namespace, shared_namespace
 from agent.nodes.common import last_user_message, require_store, thread_and_run
-from agent.server import metrics
-from agent.server.metrics import timed_node
 from agent.state import State
 
-logger = logging.getLogger(__name__)
 
-
-@timed_node
 async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Search the caller's memories and episodes, and their organisation's shared ones."""
     context = context_of(runtime)
@@ -46,16 +41,7 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             if item.value.get("superseded_by") else {})}
         for item, score in found.ranked
     ]
-    elapsed = time.perf_counter() - started
-    metrics.record_retrieval(bool(memories), elapsed)
-    # One line per retrieval, ids and numbers only (never text): with the server's LOG_JSON=true
-    # the extra fields become JSON keys; the hit and empty-retrieval rates come from these.
     thread_id, run_id = thread_and_run(runtime)
-    logger.info(
-        "memory_retrieval hit=%s memories=%d latency_ms=%.2f",
-        str(bool(memories)).lower(), len(memories), elapsed * 1000,
-        extra={"thread_id": thread_id, "run_id": run_id, "user_id": identity.user_id,
-               "org_id": identity.org_id, "hit": bool(memories), "memories": len(memories),
-               "latency_ms": round(elapsed * 1000, 2)},
-    )
+    telemetry.log_retrieval(len(memories), time.perf_counter() - started, thread_id=thread_id,
+                            run_id=run_id, user_id=identity.user_id, org_id=identity.org_id)
     return {"memories": memories, "asked_before": found.asked_before}

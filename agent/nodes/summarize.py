@@ -15,16 +15,11 @@ from langchain_core.messages import (
 from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.runtime import Runtime
 
-from agent import models
+from agent import models, telemetry
 from agent.context import Context, context_of
-from agent.memory import reconcile
-from agent.memory.schema import MemoryCandidate, Source, identity_of, memory_namespace
 from agent.memory.scrub import scrub_all
 from agent.nodes.agent import ADDED
-from agent.nodes.common import require_store, thread_and_run
 from agent.prompts import SUMMARIZE_PROMPT
-from agent.server import metrics
-from agent.server.metrics import timed_node
 from agent.state import State
 
 LINE_CHARS = 200
@@ -97,7 +92,6 @@ def extractive_summary(previous: str, folded: Sequence[AnyMessage], budget: int)
     return "\n".join(lines)
 
 
-@timed_node
 async def summarize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Fold the oldest turns into the running summary when the messages exceed the budget."""
     context = context_of(runtime)
@@ -119,26 +113,11 @@ async def summarize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     # The summary outlives the messages it replaces: it keeps no secret they contained.
     summary = (await scrub_all([summary]))[0].text
     turns = state.get("summarized_turns", 0) + sum(isinstance(m, HumanMessage) for m in folded)
-    metrics.SUMMARIZATIONS.inc()
-    await _remember(summary, turns, runtime)
+    telemetry.SUMMARIZATIONS.inc()
     return {
         "summary": summary,
         "summarized_turns": turns,
+        # Kept as a memory by write_memory, with the turn (summary_memory there).
+        "summary_to_keep": f"Summary of turns 1-{turns} of an earlier conversation:\n{summary}",
         "messages": [RemoveMessage(id=m.id) for m in folded if m.id],
     }
-
-
-async def _remember(summary: str, turns: int, runtime: Runtime[Context]) -> None:
-    """Store the thread's running summary as a memory (one per thread, updated in place)."""
-    thread_id, run_id = thread_and_run(runtime)
-    if not thread_id or not summary:
-        return
-    store = require_store(runtime)
-    namespace = memory_namespace(identity_of(runtime))
-    text = f"Summary of turns 1-{turns} of an earlier conversation:\n{summary}"
-    candidate = MemoryCandidate(
-        kind="summary", subject=f"conversation {thread_id}", text=text[:2000],
-        importance=0.4, confidence=1.0,
-    )
-    operations = await reconcile.plan(store, namespace, [candidate])
-    await reconcile.apply(store, namespace, operations, Source(thread_id=thread_id, run_id=run_id))

@@ -17,17 +17,16 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from agent import telemetry
 from agent.context import Context, context_of
 from agent.memory import approval, ledger, reconcile, usage
 from agent.memory.episodes import Utterance, turn_episode_ids
 from agent.memory.reconcile import MemoryOperation
 from agent.memory.restatement import Embed, embedder_of, novel_part
-from agent.memory.schema import Identity, Source, identity_of, memory_namespace
+from agent.memory.schema import Identity, MemoryCandidate, Source, identity_of, memory_namespace
 from agent.memory.write import Turn, extractor, put_episodes, report, write_turns
 from agent.nodes.agent import ADDED, shown_lines
 from agent.nodes.common import last_user_message, require_store, thread_and_run
-from agent.server import metrics
-from agent.server.metrics import timed_node
 from agent.state import State
 
 logger = logging.getLogger(__name__)
@@ -73,10 +72,19 @@ async def _turn(state: State, runtime: Runtime[Context], message: HumanMessage) 
         if added := await added_by(reply, state, embed):
             answers.append(Utterance("assistant", added, str(reply.id), episode_id))
     message_id = turn_message_id(message)
-    return Turn(source=_source(state, runtime).model_copy(update={"message_id": message_id}),
-                said_at=datetime.now(UTC),
+    source = _source(state, runtime).model_copy(update={"message_id": message_id})
+    return Turn(source=source, said_at=datetime.now(UTC),
                 user=Utterance("user", message.text, message_id, user_episode),
-                answers=tuple(answers), asked_before=bool(state.get("asked_before")))
+                answers=tuple(answers), asked_before=bool(state.get("asked_before")),
+                stated=summary_memory(state.get("summary_to_keep", ""), source.thread_id))
+
+
+def summary_memory(text: str, thread_id: str | None) -> tuple[MemoryCandidate, ...]:
+    """The thread's running summary as a memory (one per thread, updated in place), if any."""
+    if not text or not thread_id:
+        return ()
+    return (MemoryCandidate(kind="summary", subject=f"conversation {thread_id}",
+                            text=text[:2000], importance=0.4, confidence=1.0),)
 
 
 def _observe(
@@ -85,8 +93,8 @@ def _observe(
 ) -> None:
     """Metrics and one log line for a write (ids and counts only, never text)."""
     for op in operations:
-        metrics.record_scrubbed(op.scrubbed)
-    metrics.record_operations(report)
+        telemetry.record_scrubbed(op.scrubbed)
+    telemetry.record_operations(report)
     logger.info(
         "memory_write operations=%d pending=%d",
         sum(r["status"] != "pending approval" for r in report),
@@ -96,12 +104,11 @@ def _observe(
     )
 
 
-@timed_node
 async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Keep the turn as episodes and store what it said about the user, once per message."""
     message = last_user_message(state["messages"])
     if message is None:
-        return {"memory_operations": [], "pending_memory_operations": []}
+        return {"memory_operations": [], "pending_memory_operations": [], "summary_to_keep": ""}
     store, identity = require_store(runtime), identity_of(runtime)
     thread_id, run_id = thread_and_run(runtime)
     policy = context_of(runtime).approval
@@ -109,7 +116,7 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
                                 extractor(context_of(runtime).model, state.get("memories", [])),
                                 gate=lambda op: approval.needs_approval(policy, op))
     if written.replayed:
-        return _replayed(written.replayed[0])
+        return {**_replayed(written.replayed[0]), "summary_to_keep": ""}
     applied = report(written.applied, "applied")
     _observe([*written.applied, *written.gated], applied + report(written.gated, "pending approval"),
              identity, thread_id, run_id)
@@ -118,6 +125,7 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
     return {
         "memory_operations": applied,
         "pending_memory_operations": [op.model_dump(mode="json") for op in written.gated],
+        "summary_to_keep": "",
     }
 
 
@@ -135,7 +143,6 @@ def _replayed(entry: ledger.Entry) -> dict[str, Any]:
     return {"memory_operations": replayed, "pending_memory_operations": []}
 
 
-@timed_node
 async def approve_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask a human about the turn's gated operations, then write what they let through.
 
@@ -161,7 +168,7 @@ async def approve_memory(state: State, runtime: Runtime[Context]) -> dict[str, A
                         entry.plan.stated_in),
         put_episodes(store, episodes))
     decided = report(approved, "applied") + report(rejected, "rejected")
-    metrics.record_operations(decided)
+    telemetry.record_operations(decided)
     operations = [*(op for op in entry.operations if op.get("status") != "pending approval"),
                   *decided]
     await ledger.record(store, identity, thread_id, message_id, operations, entry.plan,

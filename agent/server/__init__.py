@@ -1,1 +1,1 @@
-"""The server edge: auth, tokens, HTTP routes, validation, erasure and metrics."""
+"""The server edge: auth, tokens, routes (thin adapters over MemoryService), validation."""

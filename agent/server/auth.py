@@ -14,7 +14,7 @@ from typing import Any
 
 from langgraph_sdk import Auth
 
-from agent.memory.browse import MAX_QUERY_CHARS, InvalidCorrection, client_memory
+from agent.memory.checks import MAX_QUERY_CHARS, InvalidCorrection, client_memory
 from agent.memory.schema import memory_namespace, shared_namespace
 from agent.server.tokens import Caller, InvalidToken, caller_for, settings
 

@@ -1,15 +1,23 @@
-"""What Engram's custom routes share: the signed-in caller and a size-limited JSON body."""
+"""What Engram's custom routes share: the signed-in caller, their memory, a size-limited body.
+
+`memory_route` turns a handler of (request, the caller's MemoryService) into a Starlette route:
+it refuses a request without a user (401, 403 for a service token), opens the caller's memory in
+the server's store, and answers a refusal of the service with its status and message.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from langgraph.store.base import BaseStore
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from agent.memory.schema import Identity
+from agent.memory.service import MemoryService, status_of
 
 
 def caller_of(request: Request) -> Identity | JSONResponse:
@@ -42,3 +50,28 @@ async def server_store() -> BaseStore:
     from langgraph_api.store import get_store
 
     return cast(BaseStore, await get_store())
+
+
+def refused(err: Exception, status: int) -> JSONResponse:
+    """The answer to a refused request: `{"detail": what is wrong and what to send}`."""
+    return JSONResponse({"detail": str(err)}, status_code=status)
+
+
+def memory_route(
+    handler: Callable[[Request, MemoryService], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """A route acting on the signed-in caller's memory (see the module's docstring)."""
+
+    @functools.wraps(handler)  # keeps the docstring: Starlette's OpenAPI page reads it
+    async def route(request: Request) -> Response:
+        identity = caller_of(request)
+        if isinstance(identity, JSONResponse):
+            return identity
+        try:
+            return await handler(request, MemoryService(await server_store(), identity))
+        except Exception as err:
+            if (status := status_of(err)) is None:
+                raise
+            return refused(err, status)
+
+    return route

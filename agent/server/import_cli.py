@@ -3,7 +3,7 @@
     python -m agent.server.import_cli history.json --user alice@example.com [--org acme]
 
 The file holds what `POST /engram/import` takes: `{"sessions": [{"id", "date", "messages"}]}`.
-It runs the same path (agent/memory/importer.py) against the store the server uses
+It runs the same path (MemoryService.import_history) against the store the server uses
 (DATABASE_URL, else the embedded Postgres), shows progress on stderr and prints the counts as
 JSON. Sending the same file again imports nothing new.
 """
@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from agent.memory.importer import import_sessions, parse_sessions
+from agent.memory.importer import parse_sessions
 from agent.memory.schema import LOCAL, Identity
-from agent.memory.write import extractor
+from agent.memory.service import MemoryService
 
 
 class Progress:
@@ -43,17 +43,17 @@ class Progress:
 
 async def run(path: Path, identity: Identity) -> int:
     """Check the file, then import it; the exit status says whether it worked."""
-    from store.postgres import store
+    from agent.stores import store
 
     try:
-        sessions = parse_sessions(json.loads(path.read_text()))
+        body = json.loads(path.read_text())
+        total = sum(len(session.messages) for session in parse_sessions(body))
     except (OSError, ValueError) as err:
         print(f"cannot import {path}: {err}", file=sys.stderr)
         return 2
-    total = sum(len(session.messages) for session in sessions)
     async with store() as memory_store:
-        report = await import_sessions(memory_store, identity, sessions, extractor(None),
-                                       Progress(total))
+        memory = MemoryService(memory_store, identity)
+        report = await memory.import_history(body, progress=Progress(total))
         # Every episode is found by meaning once this returns (the worker embeds meanwhile).
         await memory_store.fill_vectors()
     print(json.dumps(report.as_dict()))

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, cast
 
 import httpx
@@ -29,17 +31,15 @@ from starlette.responses import JSONResponse
 
 from agent.context import ApprovalPolicy
 from agent.context import Context as RunContext
-from agent.memory import approval, browse, ledger
+from agent.memory.checks import MAX_QUERY_CHARS
 from agent.memory.reconcile import MemoryOperation
-from agent.memory.schema import Identity, memory_namespace, shared_namespace
-from agent.memory.write import report
+from agent.memory.service import MemoryService, check_message, status_of
 from agent.server.common import caller_of, server_store
-from agent.server.validation import InvalidRun, check_plain
 
 GRAPH = "memory_agent"
 APPROVAL_ENV = "ENGRAM_MCP_APPROVAL"
 Limit = Annotated[int, Field(ge=1, le=50, description="How many memories to return (1-50).")]
-Query = Annotated[str, Field(min_length=1, max_length=browse.MAX_QUERY_CHARS,
+Query = Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS,
                              description="What to look for, in words.")]
 
 server: MCPServer[Any] = MCPServer(
@@ -66,11 +66,23 @@ def _request(ctx: Context[Any, Any]) -> Request:
     return request
 
 
-def _caller(ctx: Context[Any, Any]) -> Identity:
+async def _memory(ctx: Context[Any, Any]) -> MemoryService:
+    """The caller's memory, under the MCP approval policy."""
     identity = caller_of(_request(ctx))
     if isinstance(identity, JSONResponse):
         raise ToolError(bytes(identity.body).decode())
-    return identity
+    return MemoryService(await server_store(), identity, approval_policy())
+
+
+@asynccontextmanager
+async def _refusals() -> AsyncIterator[None]:
+    """The service's refusals as tool errors (their message says what to send instead)."""
+    try:
+        yield
+    except Exception as err:
+        if status_of(err) is None:
+            raise
+        raise ToolError(str(err)) from err
 
 
 def _as_caller(request: Request) -> LangGraphClient:
@@ -89,33 +101,25 @@ def _message(text: str) -> dict[str, str]:
 
 
 async def _write_in_thread(
-    request: Request, message: dict[str, str], gated: tuple[Identity, MemoryOperation] | None = None
+    request: Request, memory: MemoryService, message: dict[str, str],
+    gated: MemoryOperation | None = None,
 ) -> tuple[str, dict[str, Any], bool]:
     """Run the graph's write path for `message` in a new thread of the caller's.
 
-    With `gated` (the caller and an operation), the turn is recorded in the ledger as one that
-    waits for approval (server-side, where the thread's owner cannot rewrite it), so write_memory
-    hands it to the approval gate instead of learning from the message. Returns the thread, its
-    values, and whether it waits.
+    With `gated`, the turn holds that operation for approval (MemoryService.hold_for_approval),
+    so write_memory hands it to the approval gate instead of learning from the message. Returns
+    the thread, its values, and whether it waits.
     """
     async with _as_caller(request) as client:
         thread = await client.threads.create(metadata={"source": "mcp"}, graph_id=GRAPH)
         thread_id = thread["thread_id"]
         if gated is not None:
-            identity, operation = gated
-            await ledger.record(await server_store(), identity, thread_id, message["id"],
-                                report([operation], "pending approval"),
-                                ledger.Plan(operations=[operation.model_dump(mode="json")]))
+            await memory.hold_for_approval(thread_id, message["id"], gated)
         await client.threads.update_state(thread_id, {"messages": [message]}, as_node="agent")
         await client.runs.wait(thread_id, GRAPH, input=None,
-                               context={"approval": approval_policy()})
+                               context={"approval": memory.approval})
         state = await client.threads.get_state(thread_id)
     return thread_id, cast(dict[str, Any], state["values"]), bool(state["next"])
-
-
-def _shown(items: list[Any], identity: Identity) -> list[dict[str, Any]]:
-    own = memory_namespace(identity)
-    return [browse.present(item, own) for item in items]
 
 
 @server.tool()
@@ -124,19 +128,18 @@ async def search_memory(query: Query, ctx: Context[Any, Any], limit: Limit = 5) 
 
     Ranked as Engram's own retrieval ranks them; the best first.
     """
-    identity = _caller(ctx)
+    memory = await _memory(ctx)
     if not query.strip():
         raise ToolError("query must not be empty")
-    namespaces = [memory_namespace(identity), shared_namespace(identity.org_id)]
-    found = await browse.search(await server_store(), namespaces, " ".join(query.split()), limit)
-    return _shown(found, identity)
+    async with _refusals():
+        return [memory.present(item) for item in await memory.search(query, limit)]
 
 
 @server.tool()
 async def recent_memories(ctx: Context[Any, Any], limit: Limit = 10) -> list[dict[str, Any]]:
     """The user's most recently learned or changed memories (no conversation episodes)."""
-    identity = _caller(ctx)
-    return _shown(await browse.recent(await server_store(), memory_namespace(identity), limit), identity)
+    memory = await _memory(ctx)
+    return [memory.present(item) for item in await memory.recent(limit)]
 
 
 @server.tool()
@@ -149,14 +152,10 @@ async def remember(
 
     Answers what was written, or that the write awaits the user's approval.
     """
-    _caller(ctx)
-    if not text.strip():
-        raise ToolError("text must not be empty")
-    try:
-        check_plain(text, "text")
-    except InvalidRun as err:
-        raise ToolError(str(err)) from err
-    thread_id, values, waiting = await _write_in_thread(_request(ctx), _message(text))
+    memory = await _memory(ctx)
+    async with _refusals():
+        check_message(text)
+    thread_id, values, waiting = await _write_in_thread(_request(ctx), memory, _message(text))
     operations = values.get("memory_operations", [])
     return {
         "thread_id": thread_id,
@@ -175,29 +174,16 @@ async def forget(
     text: Annotated[str | None, Field(description="What to forget, in words.")] = None,
 ) -> dict[str, Any]:
     """Forget one memory of the user's: by its key, or the one memory that `text` describes."""
-    identity = _caller(ctx)
-    if (memory_id is None) == (text is None) or not (memory_id or text or "").strip():
-        raise ToolError("give exactly one of memory_id or text, not empty")
-    store, own = await server_store(), memory_namespace(identity)
-    try:
-        target = (await browse.current(store, own, memory_id) if memory_id is not None
-                  else await browse.matching(store, own, cast(str, text)))
-    except browse.MemoryNotFound as err:
-        raise ToolError(str(err)) from err
-    said = str(target.value.get("text", ""))
-    operation = MemoryOperation(
-        id=f"delete:{target.key}", action="delete", key=target.key,
-        kind=str(target.value.get("kind", "fact")), subject=str(target.value.get("subject", "")),
-        text=said, previous_text=said, reason="the user asked to forget it (through MCP)",
-        importance=float(target.value.get("importance", 0.5)),
-        confidence=float(target.value.get("confidence", 0.8)),
-    )
-    if not approval.needs_approval(approval_policy(), operation):
-        return {"status": "done", "deleted": await browse.delete(store, own, target.key)}
+    memory = await _memory(ctx)
+    async with _refusals():
+        target = await memory.named(memory_id, text, ("memory_id", "text"))
+    operation = memory.deletion(target, "the user asked to forget it (through MCP)")
+    if not memory.needs_approval(operation):
+        return {"status": "done", "deleted": await memory.delete(target.key)}
     # The policy gates deletions: the request waits at the approval gate of a thread of its own,
     # where a turn's gated deletion would wait.
     thread_id, values, waiting = await _write_in_thread(
-        _request(ctx), _message("Forget a memory (through MCP)."), (identity, operation))
+        _request(ctx), memory, _message("Forget a memory (through MCP)."), operation)
     return {"thread_id": thread_id, "status": "awaiting approval" if waiting else "done",
             "awaiting_approval": values.get("pending_memory_operations") or []}
 

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent.context import Context
-from agent.memory.browse import InvalidCorrection, check_correction
+from agent.memory.checks import InvalidCorrection, check_correction
 from agent.memory.messages import NotText, content_text, control_character
 from agent.models import ModelNotAllowed, check_model
 

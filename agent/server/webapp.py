@@ -24,13 +24,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agent.memory.importer import InvalidImport, import_sessions, parse_sessions
-from agent.memory.schema import memory_namespace
-from agent.memory.write import extractor
-from agent.server import console_api, mcp, metrics
-from agent.server.common import caller_of, json_body, server_store
+from agent import telemetry
+from agent.memory.checks import InvalidCorrection
+from agent.memory.service import MemoryService
+from agent.server import console_api, mcp
+from agent.server.common import json_body, memory_route, refused, server_store
 from agent.server.console_assets import ConsoleAssets
-from agent.server.erase import erase_user
 from agent.server.validation import (
     InvalidRun,
     validate_run,
@@ -171,13 +170,11 @@ async def _reject(send: Send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-async def forget_me(request: Request) -> JSONResponse:
+@memory_route
+async def forget_me(request: Request, memory: MemoryService) -> JSONResponse:
     """Erase the caller: all their memories and threads. Answers what was deleted."""
     from langgraph_sdk import get_client
 
-    identity = caller_of(request)
-    if isinstance(identity, JSONResponse):
-        return identity
     # No body, or an empty object: forget-me erases the caller and takes no arguments, so a
     # field it does not know (a `user_id`, say) is refused rather than silently ignored.
     raw = await request.body()
@@ -185,37 +182,25 @@ async def forget_me(request: Request) -> JSONResponse:
         try:
             body = json.loads(raw)
         except ValueError as err:
-            return JSONResponse({"detail": f"the body is not JSON: {err}"}, status_code=400)
+            return refused(ValueError(f"the body is not JSON: {err}"), 400)
         if body != {}:
             fields = sorted(body) if isinstance(body, dict) else type(body).__name__
-            return JSONResponse({"detail": f"forget-me takes no fields, got {fields}: it erases "
-                                           "the signed-in caller; send no body (or {})"},
-                                status_code=422)
-    report = await erase_user(identity, await server_store(), get_client(url=None, api_key=None))
-    return JSONResponse(report)
+            raise InvalidCorrection(f"forget-me takes no fields, got {fields}: it erases the "
+                                    "signed-in caller; send no body (or {})")
+    return JSONResponse(await memory.erase(get_client(url=None, api_key=None)))
 
 
-async def import_history(request: Request) -> JSONResponse:
+@memory_route
+async def import_history(request: Request, memory: MemoryService) -> JSONResponse:
     """Import conversations into the caller's memory (agent/memory/importer.py); answer counts."""
-    identity = caller_of(request)
-    if isinstance(identity, JSONResponse):
-        return identity
     try:
         body = await json_body(request, MAX_IMPORT_BYTES)
-        sessions = parse_sessions(body)
     except OverflowError as err:
-        return JSONResponse({"detail": f"{err}: split the import into batches"}, status_code=413)
-    except InvalidImport as err:
-        return JSONResponse({"detail": str(err)}, status_code=422)
+        raise OverflowError(f"{err}: split the import into batches") from err
     except ValueError as err:
-        return JSONResponse({"detail": f"the body is not JSON: {err}"}, status_code=400)
-    own = list(memory_namespace(identity))
-    if "namespace" in body and body["namespace"] != own:
-        return JSONResponse({"detail": f"namespace {body['namespace']!r} is not yours: you can "
-                                       f"import only into {own} (or leave namespace out)"},
-                            status_code=403)
-    report = await import_sessions(await server_store(), identity, sessions, extractor(None))
-    return JSONResponse({"namespace": own, **report.as_dict()})
+        return refused(ValueError(f"the body is not JSON: {err}"), 400)
+    report = await memory.import_history(body)
+    return JSONResponse({"namespace": list(memory.namespace), **report.as_dict()})
 
 
 async def prometheus(request: Request) -> Response:
@@ -226,10 +211,10 @@ async def prometheus(request: Request) -> Response:
     memory_store = await server_store()
     if isinstance(memory_store, MemoryStore):
         worker = memory_store.vector_worker
-        metrics.record_vectors(await pending_count(memory_store.conn),  # type: ignore[arg-type]
+        telemetry.record_vectors(await pending_count(memory_store.conn),  # type: ignore[arg-type]
                                worker.stats.filled if worker else 0,
                                worker.stats.failures if worker else 0)
-    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(telemetry.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 async def ready(request: Request) -> JSONResponse:

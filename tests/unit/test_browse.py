@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.memory import browse, reconcile
+from agent import telemetry
+from agent.memory import browse, checks, reconcile
 from agent.memory.retrieval import search_memories
 from agent.memory.schema import Identity, MemoryCandidate, Source, memory_namespace
-from agent.server import metrics
 from tests.unit.fakes import new_user
 
 
@@ -66,7 +66,7 @@ async def test_edit_refuses_bad_text_and_keeps_the_memory(
 ) -> None:
     namespace = namespace_of_new_user()
     [key] = await learn(memory_store, namespace, "The user prefers green tea.")
-    with pytest.raises(browse.InvalidCorrection, match=error):
+    with pytest.raises(checks.InvalidCorrection, match=error):
         await browse.edit(memory_store, namespace, key, text)
     assert (await memory_store.aget(namespace, key)).value["text"] == "The user prefers green tea."
 
@@ -96,18 +96,18 @@ async def test_delete_and_forget_by_text(memory_store: Any) -> None:
 
 def test_quantiles_from_histogram_buckets() -> None:
     buckets = [(0.01, 50.0), (0.1, 90.0), (1.0, 100.0), (float("inf"), 100.0)]
-    assert metrics.quantile(buckets, 0.5) == pytest.approx(0.01)
-    assert metrics.quantile(buckets, 0.7) == pytest.approx(0.01 + 0.09 * 0.5)
-    assert metrics.quantile(buckets, 0.95) == pytest.approx(0.1 + 0.9 * 0.5)
-    assert metrics.quantile([(0.1, 0.0), (float("inf"), 0.0)], 0.5) is None
-    assert metrics.quantile([(0.1, 0.0), (float("inf"), 4.0)], 0.5) == 0.1
+    assert telemetry.quantile(buckets, 0.5) == pytest.approx(0.01)
+    assert telemetry.quantile(buckets, 0.7) == pytest.approx(0.01 + 0.09 * 0.5)
+    assert telemetry.quantile(buckets, 0.95) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert telemetry.quantile([(0.1, 0.0), (float("inf"), 0.0)], 0.5) is None
+    assert telemetry.quantile([(0.1, 0.0), (float("inf"), 4.0)], 0.5) == 0.1
 
 
 def test_health_summary_reads_the_counters() -> None:
-    before = metrics.summary()
-    metrics.record_retrieval(True, 0.004)
-    metrics.record_retrieval(False, 0.004)
-    after = metrics.summary()
+    before = telemetry.summary()
+    telemetry.record_retrieval(True, 0.004)
+    telemetry.record_retrieval(False, 0.004)
+    after = telemetry.summary()
     assert after["retrievals"] == before["retrievals"] + 2  # type: ignore[operator]
     assert 0 < after["hit_rate"] < 1  # type: ignore[operator]
     assert after["retrieval_latency"]["p50_ms"] is not None  # type: ignore[index]

@@ -21,8 +21,8 @@ def test_the_configuration_validates_and_the_dockerfile_wires_in_engram(tmp_path
                           capture_output=True, text=True)
     assert made.returncode == 0, made.stdout + made.stderr
     dockerfile = (tmp_path / "Dockerfile").read_text()
-    assert "store/postgres.py:checkpointer" in dockerfile
-    assert "store/postgres.py:store" in dockerfile
+    assert "agent/stores.py:checkpointer" in dockerfile
+    assert "agent/stores.py:store" in dockerfile
     assert '"disable_studio_auth": true' in dockerfile
     assert '"enable_custom_route_auth": true' in dockerfile
     assert "agent/graph.py:graph" in dockerfile

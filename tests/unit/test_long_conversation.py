@@ -54,3 +54,46 @@ async def test_three_hundred_turns_stay_in_budget_and_remember_turn_five(
     state = await graph.aget_state(config)
     assert len(state.values["messages"]) < 20
     assert state.values["summarized_turns"] > 280
+
+
+async def test_a_summary_is_written_by_the_turn_and_asked_about_under_always(
+    memory_store: Any, checkpointer: Any
+) -> None:
+    # One writer: the summary goes through write_memory (ledger, approval policy), so under
+    # "always" it waits for the human like every other memory, and is written once.
+    from langgraph.types import Command
+
+    graph = builder.compile(checkpointer=checkpointer, store=memory_store)
+    user = new_user()
+    config = {"configurable": {"thread_id": str(uuid.uuid4()), "langgraph_auth_user": user}}
+    context = {"max_context_tokens": 600, "approval": "always"}
+    namespace = ("memories", user["org_id"], f"user:{user.identity}")
+
+    async def summaries() -> list[Any]:
+        return [i for i in await memory_store.asearch(namespace, limit=200)
+                if i.value.get("kind") == "summary"]
+
+    for turn in range(1, 40):
+        text = f"Let me tell you about walk number {turn}: " + "long and rather muddy " * 8
+        values = await graph.ainvoke(
+            {"messages": [{"role": "user", "content": text}]}, config, context=context)
+        pending = values.get("pending_memory_operations") or []
+        if any(op["kind"] == "summary" for op in pending):
+            break
+        await graph.ainvoke(Command(resume="approve"), config, context=context)
+    else:
+        raise AssertionError("no fold asked about its summary in 40 turns")
+    assert await summaries() == []  # not stored before the human says so
+    done = await graph.ainvoke(Command(resume="approve"), config, context=context)
+    assert any(op["status"] == "applied" and op["action"] != "noop"
+               for op in done["memory_operations"])
+    (summary,) = await summaries()
+    assert summary.value["text"].startswith("Summary of turns 1-")
+    assert summary.value["said_in"] == []
+
+    # Replaying the approved step writes nothing twice.
+    history = [s async for s in graph.aget_state_history(config)]
+    before_approval = next(s for s in history if s.next == ("approve_memory",))
+    await graph.ainvoke(Command(resume="approve"), before_approval.config, context=context)
+    assert [(s.key, s.value["updated_at"]) for s in await summaries()] == [
+        (summary.key, summary.value["updated_at"])]

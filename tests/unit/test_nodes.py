@@ -152,9 +152,17 @@ async def test_summarize_folds_old_turns_and_stores_the_summary(memory_store: An
     assert newest_user.text[:40] in result["summary"]
     assert result["summarized_turns"] == sum(1 for m in turns if m.id in removed and m.type == "human")
     assert count_tokens_approximately([result["summary"]]) <= 600 // 4
-    (memory,) = await stored(memory_store, user)
-    assert memory["kind"] == "summary"
-    assert memory["text"].startswith(f"Summary of turns 1-{result['summarized_turns']} ")
+    # summarize writes nothing itself: the summary is kept by write_memory, with the turn.
+    assert await stored(memory_store, user) == []
+    assert result["summary_to_keep"].startswith(
+        f"Summary of turns 1-{result['summarized_turns']} ")
+    kept = [m for m in turns if m.id not in removed]
+    written = await write_memory({"messages": kept, "summary_to_keep": result["summary_to_keep"]},
+                                 runtime)
+    assert written["summary_to_keep"] == ""
+    (memory,) = [m for m in await stored(memory_store, user) if m["kind"] == "summary"]
+    assert memory["text"] == result["summary_to_keep"]
+    assert memory["said_in"] == []  # stated by no one turn: forgetting it takes no episode
     assert identity_of(runtime).user_id == user.identity
 
 

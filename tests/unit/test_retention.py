@@ -7,7 +7,8 @@ from typing import Any
 
 import psycopg
 
-from store.retention import DAY, HISTORY_TTL_MINUTES, KIND_TTL_MINUTES
+from agent.memory.kinds import KINDS
+from store.retention import DAY, HISTORY_TTL_MINUTES
 
 
 async def ttl_of(database_url: str, prefix: str, key: str) -> tuple[float | None, Any]:
@@ -31,7 +32,7 @@ async def test_writes_get_their_kinds_ttl_and_reads_extend_it(
     await memory_store.aput(namespace, "mine", {"text": "x", "kind": "feedback"}, ttl=5)
 
     feedback_ttl, first_expiry = await ttl_of(database_url, prefix, "fb")
-    assert feedback_ttl == KIND_TTL_MINUTES["feedback"] == 90 * DAY
+    assert feedback_ttl == KINDS["feedback"].ttl_minutes == 90 * DAY
     assert (await ttl_of(database_url, prefix, "pref"))[0] is None
     assert (await ttl_of(database_url, prefix, "old"))[0] == HISTORY_TTL_MINUTES
     assert (await ttl_of(database_url, prefix, "mine"))[0] == 5

@@ -164,7 +164,7 @@ def test_a_socket_folder_of_another_user_is_refused(tmp_path: Path) -> None:
 async def test_a_vector_worker_setting_other_than_on_or_off_is_refused(
     engram_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from store.postgres import store
+    from agent.stores import store
 
     monkeypatch.setenv("ENGRAM_VECTOR_WORKER", "sometimes")
     with pytest.raises(database.DatabaseError, match="ENGRAM_VECTOR_WORKER='sometimes': use on"):

@@ -1,4 +1,8 @@
-"""Prometheus metrics of the memory pipeline, and the empty-retrieval alert line.
+"""What the memory pipeline records: Prometheus metrics, log lines, the empty-retrieval alert.
+
+The graph's nodes and the memory service record here; the server only exposes it (the metrics
+route and the health summary in agent/server/). Node timing is applied where the graph is
+built (agent/graph.py), not inside each node.
 
 Labels carry kinds, actions and categories only: never user content or ids. Counters are per
 process, as Prometheus expects (each server worker is scraped, or aggregated, on its own).
@@ -41,26 +45,58 @@ VECTOR_OLDEST_PENDING = Gauge("engram_vector_oldest_pending_seconds",
 
 ALERT_WINDOW = 100
 ALERT_EMPTY_RATE = 0.2
-_recent: deque[bool] = deque(maxlen=ALERT_WINDOW)
-_alerting = False
+
+
+class EmptyRetrievalAlert:
+    """The alert line when empty retrievals pass a share of the last window, and its end."""
+
+    def __init__(self, window: int = ALERT_WINDOW, threshold: float = ALERT_EMPTY_RATE) -> None:
+        """Watch the last `window` retrievals."""
+        self.recent: deque[bool] = deque(maxlen=window)
+        self.threshold = threshold
+        self.alerting = False
+
+    def observe(self, hit: bool) -> None:
+        """Count one retrieval, and log when the alert starts or ends."""
+        self.recent.append(hit)
+        if len(self.recent) < (self.recent.maxlen or 0):
+            return
+        rate = self.empty_rate()
+        if rate is not None and rate > self.threshold and not self.alerting:
+            logger.warning("ALERT engram_empty_retrieval_rate=%.2f window=%d threshold=%.2f",
+                           rate, len(self.recent), self.threshold)
+        elif rate is not None and rate <= self.threshold and self.alerting:
+            logger.warning("RESOLVED engram_empty_retrieval_rate=%.2f window=%d", rate,
+                           len(self.recent))
+        self.alerting = rate is not None and rate > self.threshold
+
+    def empty_rate(self) -> float | None:
+        """The share of empty retrievals in the window (None before the first)."""
+        return 1 - sum(self.recent) / len(self.recent) if self.recent else None
+
+
+ALERT = EmptyRetrievalAlert()
+"""This process's alert (per process, like the counters)."""
 
 
 def record_retrieval(hit: bool, seconds: float) -> None:
-    """Count a retrieval; log an alert line when empty results exceed 20% of the last 100."""
-    global _alerting
+    """Count a retrieval and its latency; feed the empty-retrieval alert."""
     RETRIEVALS.labels(outcome="hit" if hit else "miss").inc()
     RETRIEVAL_SECONDS.observe(seconds)
-    _recent.append(hit)
-    if len(_recent) < ALERT_WINDOW:
-        return
-    empty_rate = 1 - sum(_recent) / len(_recent)
-    if empty_rate > ALERT_EMPTY_RATE and not _alerting:
-        logger.warning("ALERT engram_empty_retrieval_rate=%.2f window=%d threshold=%.2f",
-                       empty_rate, ALERT_WINDOW, ALERT_EMPTY_RATE)
-    elif empty_rate <= ALERT_EMPTY_RATE and _alerting:
-        logger.warning("RESOLVED engram_empty_retrieval_rate=%.2f window=%d", empty_rate,
-                       ALERT_WINDOW)
-    _alerting = empty_rate > ALERT_EMPTY_RATE
+    ALERT.observe(hit)
+
+
+def log_retrieval(memories: int, seconds: float, **ids: str | None) -> None:
+    """Record a retrieval, and log one line of ids and numbers (never text).
+
+    With the server's LOG_JSON=true the extra fields become JSON keys; the hit and
+    empty-retrieval rates come from these lines.
+    """
+    record_retrieval(memories > 0, seconds)
+    logger.info("memory_retrieval hit=%s memories=%d latency_ms=%.2f",
+                str(memories > 0).lower(), memories, seconds * 1000,
+                extra={**ids, "hit": memories > 0, "memories": memories,
+                       "latency_ms": round(seconds * 1000, 2)})
 
 
 def record_vectors(queue: dict[str, float], filled: int, failures: int) -> None:
@@ -161,9 +197,9 @@ def summary() -> dict[str, object]:
         "retrievals": retrievals,
         "hit_rate": hits / retrievals if retrievals else None,
         "empty_rate": misses / retrievals if retrievals else None,
-        "recent_empty_rate": 1 - sum(_recent) / len(_recent) if _recent else None,
-        "recent_window": len(_recent),
-        "alert_threshold": ALERT_EMPTY_RATE,
+        "recent_empty_rate": ALERT.empty_rate(),
+        "recent_window": len(ALERT.recent),
+        "alert_threshold": ALERT.threshold,
         "retrieval_latency": _latency(RETRIEVAL_SECONDS),
         "node_latency": {node: _latency(NODE_SECONDS, node=node) for node in nodes},
     }

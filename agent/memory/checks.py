@@ -1,0 +1,95 @@
+"""What a person may write into memory, checked the same way on every way in.
+
+A correction (console edit, approval edit), a memory a client writes through the store API, a
+search query: each is held to the limits of an extracted memory, kept plain text on one line,
+and never an instruction to the system. InvalidCorrection says why not and what to send.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, get_args
+
+from agent.memory.injection import is_instruction_or_claim
+from agent.memory.kinds import MemoryKind
+from agent.memory.messages import control_character
+from agent.memory.schema import MemoryValue, Source
+from agent.memory.scrub import scrub
+
+MAX_TEXT = 2000
+"""The longest memory text, as for an extracted one (MemoryCandidate.text)."""
+MAX_SUBJECT = 200
+"""The longest subject, as for an extracted one (MemoryCandidate.subject)."""
+MAX_QUERY_CHARS = 2000
+"""The longest search query any way in accepts (the embedding model reads about 1,000)."""
+
+
+class InvalidCorrection(ValueError):
+    """A correction Engram refuses (the message says why and what to send instead)."""
+
+
+def check_correction(text: Any, field: str = "text") -> str:
+    """A person's new text for a memory (console edit, approval edit, store API), on one line.
+
+    The same limits as an extracted memory: a non-empty string of plain text within MAX_TEXT,
+    never an instruction to the system or a claim of authority. Line breaks become spaces, so
+    a memory is one line of the prompt and cannot pose as a section of it. Raises
+    InvalidCorrection saying why not.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidCorrection(f"`{field}` must be a non-empty string")
+    if len(text) > MAX_TEXT:
+        raise InvalidCorrection(f"`{field}` is {len(text)} characters; the most is {MAX_TEXT}")
+    if control := control_character(text):
+        raise InvalidCorrection(f"`{field}` contains the control character {control}: send "
+                                "plain text")
+    if is_instruction_or_claim(text):
+        raise InvalidCorrection(f"`{field}` reads as an instruction to the system or a claim of "
+                                "authority, which Engram never stores: state a fact instead")
+    return " ".join(text.split())
+
+
+WRITABLE = {"text", "kind", "subject", "importance", "confidence"}
+"""What a client may set in a memory it writes through the store API; the rest is Engram's."""
+CLIENT_KINDS = set(get_args(MemoryKind))
+
+
+def _score(value: dict[str, Any], name: str, default: float) -> float:
+    score = value.get(name, default)
+    if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:
+        raise InvalidCorrection(f"`value.{name}` must be a number from 0 to 1")
+    return float(score)
+
+
+def client_memory(value: Any) -> dict[str, Any]:
+    """A memory a client writes through the store API, checked and completed as a stored value.
+
+    `{"text": ..., "kind": ..., "subject": ..., "importance": ..., "confidence": ...}`: text
+    as for a correction, kind one of the memory kinds (default fact; episodes are written by
+    turns and imports only), scores from 0 to 1. Scrubbed. Raises InvalidCorrection naming the
+    field.
+    """
+    if not isinstance(value, dict):
+        raise InvalidCorrection("`value` must be an object like {\"text\": \"...\", \"kind\": "
+                                "\"fact\"}")
+    if unknown := sorted(set(value) - WRITABLE):
+        raise InvalidCorrection(f"`value` has fields {unknown} that Engram keeps for itself or "
+                                f"does not know: a client writes only {sorted(WRITABLE)}")
+    text = scrub(check_correction(value.get("text"), "value.text"))
+    kind = value.get("kind", "fact")
+    if kind not in CLIENT_KINDS:
+        raise InvalidCorrection(f"`value.kind` is {kind!r}: use one of {sorted(CLIENT_KINDS)} "
+                                "(episodes are written by turns and imports)")
+    subject = value.get("subject", "")
+    if not isinstance(subject, str) or len(subject) > MAX_SUBJECT:
+        raise InvalidCorrection(f"`value.subject` must be text of at most {MAX_SUBJECT} "
+                                "characters")
+    subject = (scrub(check_correction(subject, "value.subject")).text if subject.strip()
+               else text.text[:MAX_SUBJECT])
+    importance = _score(value, "importance", 0.5)
+    confidence = _score(value, "confidence", 1.0)
+    moment = datetime.now(UTC).isoformat()
+    return MemoryValue(
+        text=text.text, kind=kind, subject=subject, importance=importance, confidence=confidence,
+        source=Source(), created_at=moment, updated_at=moment, scrubbed=text.counts,
+    ).model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,221 @@
+"""One caller's memory: the operations every way in needs, behind one set of checks.
+
+The ways in (the console's routes, the MCP tools, the import route and command, and the
+graph's nodes for what a turn writes) are adapters: each works out who is calling and parses
+its own shape, calls one method here, and renders what comes back. The limits and checks live
+here or below (query and text sizes, kinds, scrubbing, the instruction check, reconciliation,
+the approval policy, the ledger), so a new way in inherits them. Every method acts on the
+caller's own namespace (and reads their organisation's shared one): nothing here widens it.
+
+Refusals are exceptions an adapter maps to its own error shape (`REFUSALS` gives the HTTP
+status of each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.store.base import BaseStore, Item, SearchItem
+from langgraph_sdk.client import LangGraphClient
+
+from agent.context import ApprovalPolicy
+from agent.memory import approval, browse, erase, ledger
+from agent.memory.browse import MemoryNotFound
+from agent.memory.checks import MAX_QUERY_CHARS, InvalidCorrection
+from agent.memory.importer import ImportReport, InvalidImport, import_sessions, parse_sessions
+from agent.memory.kinds import KINDS
+from agent.memory.messages import control_character
+from agent.memory.reconcile import MemoryOperation
+from agent.memory.schema import Identity, memory_namespace, shared_namespace
+from agent.memory.write import Extractor, extractor, report
+from store import conversations
+
+MAX_LIMIT = 200
+"""The most memories, conversations or episodes one call lists."""
+
+
+class NotYours(PermissionError):
+    """A request that names another user's namespace."""
+
+
+REFUSALS: dict[type[Exception], int] = {
+    MemoryNotFound: 404, InvalidCorrection: 422, InvalidImport: 422, NotYours: 403,
+    OverflowError: 413,
+}
+"""The HTTP status of each refusal (the message says what is wrong and what to send)."""
+
+
+def status_of(err: Exception) -> int | None:
+    """The HTTP status of a refusal, None for an error that is not one."""
+    return next((status for kind, status in REFUSALS.items() if isinstance(err, kind)), None)
+
+
+def check_limit(raw: Any, default: int) -> int:
+    """A listing's `limit` (None: `default`), a whole number from 1 to MAX_LIMIT."""
+    if raw is None:
+        return default
+    text = str(raw)
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise InvalidCorrection(f"`limit` must be a whole number from 1 to {MAX_LIMIT}, got "
+                                f"{raw!r}")
+    return int(text)
+
+
+def check_kind(kind: str | None) -> str | None:
+    """A kind filter: None (every kind) or one of KINDS."""
+    if kind and kind not in KINDS:
+        raise InvalidCorrection(f"`kind` must be one of {sorted(KINDS)}, got {kind!r}")
+    return kind or None
+
+
+def check_query(query: str, field: str = "q") -> str:
+    """A search query, single-spaced, within MAX_QUERY_CHARS (empty: no search)."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidCorrection(f"`{field}` has {len(query)} characters; at most "
+                                f"{MAX_QUERY_CHARS}")
+    return " ".join(query.split())
+
+
+def check_message(text: str, field: str = "text") -> str:
+    """What a user said, to be written as a turn: non-empty plain text."""
+    if not text.strip():
+        raise InvalidCorrection(f"`{field}` must not be empty")
+    if control := control_character(text):
+        raise InvalidCorrection(f"`{field}` contains the control character {control}: send "
+                                "plain text")
+    return text
+
+
+@dataclass(frozen=True)
+class MemoryService:
+    """The memory of `identity` in `store`, written under `approval`."""
+
+    store: BaseStore
+    identity: Identity
+    approval: ApprovalPolicy = "on_change"
+
+    @property
+    def namespace(self) -> tuple[str, ...]:
+        """The caller's own memory namespace (every write goes here)."""
+        return memory_namespace(self.identity)
+
+    @property
+    def readable(self) -> list[tuple[str, ...]]:
+        """What the caller's searches read: their own memories, then their organisation's."""
+        return [self.namespace, shared_namespace(self.identity.org_id)]
+
+    # --- Reading ---------------------------------------------------------------------------
+
+    async def search(self, query: str, limit: int, kind: str | None = None, *,
+                     episodes: bool = True) -> list[SearchItem]:
+        """The best current memories for `query`, ranked as the retrieve node ranks them."""
+        return await browse.search(self.store, self.readable, check_query(query), limit,
+                                   check_kind(kind), episodes=episodes)
+
+    async def recent(self, limit: int, kind: str | None = None) -> list[Item]:
+        """The caller's most recently written current memories (no episodes unless `kind`)."""
+        return await browse.recent(self.store, self.namespace, limit, check_kind(kind))
+
+    async def get(self, key: str) -> Item:
+        """The caller's current memory `key` (MemoryNotFound if there is none)."""
+        return await browse.current(self.store, self.namespace, key)
+
+    async def history(self, item: Item) -> list[Item]:
+        """The superseded texts a memory replaced, oldest first (none for a shared one)."""
+        if tuple(item.namespace) != self.namespace:
+            return []
+        return await browse.history_of(self.store, self.namespace, item)
+
+    def present(self, item: Item) -> dict[str, Any]:
+        """A memory as every way in shows it (`shared` when it is the organisation's)."""
+        return browse.present(item, self.namespace)
+
+    async def present_with_history(self, items: Sequence[Item]) -> list[dict[str, Any]]:
+        """The memories as `present` shows them, each with the texts it superseded."""
+        shown = []
+        for item in items:
+            memory = self.present(item)
+            memory["superseded"] = [self.present(old) for old in await self.history(item)]
+            shown.append(memory)
+        return shown
+
+    async def conversations(self, limit: int) -> list[dict[str, Any]]:
+        """The threads the caller's episodes came from, most recent first."""
+        return await conversations.threads(self.store, self.namespace, limit)
+
+    async def episodes(self, thread_id: str | None, limit: int) -> list[dict[str, Any]]:
+        """One thread's episodes, newest first (None: those kept without a thread)."""
+        return await conversations.episodes(self.store, self.namespace, thread_id, limit)
+
+    # --- Changing --------------------------------------------------------------------------
+
+    async def edit(self, key: str, text: Any) -> Item:
+        """Give a memory a new text (checked, scrubbed, re-embedded), keeping the old one."""
+        return await browse.edit(self.store, self.namespace, key, text)
+
+    async def delete(self, key: str) -> list[str]:
+        """Delete a memory with its history and the episodes that state it; the keys deleted."""
+        return await browse.delete(self.store, self.namespace, key)
+
+    async def named(self, key: str | None = None, text: str | None = None,
+                    fields: tuple[str, str] = ("key", "text")) -> Item:
+        """The one memory a forget request names: by its key, or by a description of it.
+
+        `fields` are the adapter's names for the two, for the refusal's message.
+        """
+        if (key is None) == (text is None) or not (key or text or "").strip():
+            raise InvalidCorrection(f"give exactly one of {fields[0]} or {fields[1]}, not empty")
+        if key is not None:
+            return await self.get(key)
+        return await browse.matching(self.store, self.namespace, check_query(str(text), "text"))
+
+    def deletion(self, item: Item, reason: str) -> MemoryOperation:
+        """The operation that deletes `item`, as the approval gate shows it."""
+        said = str(item.value.get("text", ""))
+        return MemoryOperation(
+            id=f"delete:{item.key}", action="delete", key=item.key,
+            kind=str(item.value.get("kind", "fact")), subject=str(item.value.get("subject", "")),
+            text=said, previous_text=said, reason=reason,
+            importance=float(item.value.get("importance", 0.5)),
+            confidence=float(item.value.get("confidence", 0.8)),
+        )
+
+    def needs_approval(self, operation: MemoryOperation) -> bool:
+        """Whether the caller's approval policy asks a human before `operation`."""
+        return approval.needs_approval(self.approval, operation)
+
+    async def hold_for_approval(self, thread_id: str, message_id: str,
+                                operation: MemoryOperation) -> None:
+        """Record `operation` as the gated plan of a turn, where the approval gate finds it.
+
+        Written server-side in the caller's ledger (a thread's owner can rewrite its state,
+        never this), before the turn runs: the turn's write_memory then asks a human about it.
+        """
+        await ledger.record(self.store, self.identity, thread_id, message_id,
+                            report([operation], "pending approval"),
+                            ledger.Plan(operations=[operation.model_dump(mode="json")]))
+
+    async def import_history(self, body: Any, extract: Extractor | None = None,
+                             progress: Callable[[int], None] | None = None) -> ImportReport:
+        """Import conversations (`{"sessions": [...]}`) through the turn's write path.
+
+        Every session is checked before anything is written; a `namespace` other than the
+        caller's own is refused (NotYours).
+        """
+        sessions = parse_sessions(body)
+        own = list(self.namespace)
+        if isinstance(body, dict) and "namespace" in body and body["namespace"] != own:
+            raise NotYours(f"namespace {body['namespace']!r} is not yours: you can import only "
+                           f"into {own} (or leave namespace out)")
+        return await import_sessions(self.store, self.identity, sessions,
+                                     extract or extractor(None), progress)
+
+    async def erase(self, threads: LangGraphClient) -> dict[str, Any]:
+        """Forget the caller entirely: memories, ledger, usage counts and threads; what went.
+
+        `threads` reaches the server's own API without the caller's filters (the in-process
+        client), to find their threads by the owner stamp each gets on creation.
+        """
+        return await erase.erase_user(self.identity, self.store, threads)
