@@ -1,7 +1,7 @@
 """The checkpointer and store that langgraph.json names: store/'s factories, with Engram's kinds.
 
 store/ is generic Postgres storage; what a memory's kind means to it (how long it is kept, how
-it ranks) comes from agent/memory/kinds.py, given here. Scripts, benchmarks and tests open the
+it ranks) comes from agent/memory/model/kinds.py, given here. Scripts, benchmarks and tests open the
 store the same way, so they rank and expire exactly as the server does.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from agent.memory.kinds import EPISODE, KINDS, LEDGER_TTL_MINUTES
-from agent.memory.schema import LEDGER_ROOT
+from agent.memory.model.kinds import EPISODE, KINDS, LEDGER_TTL_MINUTES
+from agent.memory.model.schema import LEDGER_ROOT
 from store import postgres
 from store.background import int_setting
 from store.retention import DAY, KindPolicy

@@ -70,8 +70,8 @@ async def fill(args: argparse.Namespace) -> list[str]:
     """The user's facts and episodes, through the store factory; returns the thread ids."""
     from langgraph.store.base import PutOp
 
-    from agent.memory.episodes import Utterance, episode_puts
-    from agent.memory.schema import Identity, MemoryValue, Source, memory_namespace
+    from agent.memory.model.episodes import Utterance, episode_puts
+    from agent.memory.model.schema import Identity, MemoryValue, Source, memory_namespace
     from agent.stores import store
 
     rng = random.Random(7)

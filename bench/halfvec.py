@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 from _common import default_data_dir, distinct_queries, emit, log, machine, offline_env, with_dbname
 
-from agent.memory.schema import Identity, memory_namespace
+from agent.memory.model.schema import Identity, memory_namespace
 from store import embedded
 
 TARGET = Identity(user_id="bench-user", org_id="bench")

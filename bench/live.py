@@ -23,7 +23,7 @@ Then the supersede-and-forget scenarios (`--scenarios`, at least 50): a user sta
 changes it, then forgets it, each in its own thread, in several phrasings, through the graph.
 After the change the question is asked and searched through the retrieve node, the store's
 search (what the HTTP API's `search_items` runs) and the console's and MCP's search
-(`agent.memory.browse.search`): the current value must rank above every older statement of it,
+(`agent.memory.read.browse.search`): the current value must rank above every older statement of it,
 and no older statement may be unmarked. After the forget, the forgotten values (the current and
 the superseded one) must appear in no result of any path.
 
@@ -102,7 +102,7 @@ async def ask(graph: Any, store: Any, user: User, text: str, question_threads: s
     """Ask in a new thread; what the retrieve node found, classified, and the prompt's memory."""
     from langchain_core.messages.utils import count_tokens_approximately
 
-    from agent.memory.schema import Identity, memory_namespace
+    from agent.memory.model.schema import Identity, memory_namespace
 
     thread = f"live-q-{uuid.uuid4().hex[:12]}"
     config = {"configurable": {"thread_id": thread, "langgraph_auth_user": user}}
@@ -137,10 +137,10 @@ def recall(found: list[Any], question: Question) -> float:
 async def use_and_import(args: argparse.Namespace, graph: Any, store: Any) -> dict[str, Any]:
     """Replay every history, ask every question for `--rounds` rounds; import beside it."""
     from agent.context import Context
-    from agent.memory.importer import import_sessions, parse_sessions
-    from agent.memory.retrieval import search_memories
-    from agent.memory.schema import Identity, memory_namespace
-    from agent.memory.write import extractor
+    from agent.memory.model.schema import Identity, memory_namespace
+    from agent.memory.read.retrieval import search_memories
+    from agent.memory.write.importer import import_sessions, parse_sessions
+    from agent.memory.write.turns import extractor
 
     data = _open(args.data)
     if not data or "haystack_sessions" not in data[0]:
@@ -241,7 +241,7 @@ def scenarios(count: int) -> list[dict[str, str]]:
 
 
 def mentions(item: Any, value: str) -> bool:
-    from agent.memory.restatement import content_words, stem
+    from agent.memory.text.restatement import content_words, stem
 
     return stem(value.lower()) in content_words(str(item.value.get("text", "")))
 
@@ -257,8 +257,8 @@ async def paths(graph: Any, store: Any, user: User, query: str,
 
     The store's paths are read first: asking the graph is a turn, which is itself remembered.
     """
-    from agent.memory import browse
-    from agent.memory.schema import Identity, memory_namespace, shared_namespace
+    from agent.memory.model.schema import Identity, memory_namespace, shared_namespace
+    from agent.memory.read import browse
 
     identity = Identity(user.identity, user["org_id"])
     own = memory_namespace(identity)

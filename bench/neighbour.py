@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import jwt  # noqa: E402
 
-from agent.memory.schema import Identity, memory_namespace  # noqa: E402
+from agent.memory.model.schema import Identity, memory_namespace  # noqa: E402
 from tests.data.hostile_texts import SHAPES, hostile  # noqa: E402
 from tests.e2e.conftest import Server  # noqa: E402
 

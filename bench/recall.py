@@ -1,9 +1,9 @@
 """Recall of evidence turns on public multi-session conversations, through Engram's own paths.
 
 Each question's history is imported into a namespace of its own through the import path
-(`agent.memory.importer.import_sessions`: scrubbing, episodes, extraction, reconciliation, the
+(`agent.memory.write.importer.import_sessions`: scrubbing, episodes, extraction, reconciliation, the
 ledger), into a fresh database opened by the service's store factory. Each question is then
-asked through `agent.memory.retrieval.search_memories`, the retrieve node's search, with the
+asked through `agent.memory.read.retrieval.search_memories`, the retrieve node's search, with the
 node's default relevance floor. A hit counts for the turn it is (an episode) or was learned
 from (a fact's source message).
 
@@ -232,11 +232,11 @@ def mean(rows: list[dict[str, float]]) -> dict[str, float]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Import every history, ask every question, score."""
     from agent.context import Context
-    from agent.memory import episodes
-    from agent.memory.importer import import_sessions, parse_sessions
-    from agent.memory.retrieval import search_memories
-    from agent.memory.schema import Identity, memory_namespace
-    from agent.memory.write import extractor
+    from agent.memory.model import episodes
+    from agent.memory.model.schema import Identity, memory_namespace
+    from agent.memory.read.retrieval import search_memories
+    from agent.memory.write.importer import import_sessions, parse_sessions
+    from agent.memory.write.turns import extractor
     from agent.stores import store
     from store import search
 

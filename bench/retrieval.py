@@ -72,7 +72,7 @@ from langgraph.store.base import SearchOp
 from langgraph.store.postgres.base import PLACEHOLDER
 from psycopg import sql
 
-from agent.memory.schema import Identity, MemoryValue, Source, memory_namespace
+from agent.memory.model.schema import Identity, MemoryValue, Source, memory_namespace
 from agent.stores import kind_policy
 from store.search import MemoryStore
 

@@ -36,9 +36,9 @@ from _common import conversation_turns, emit, log, machine, percentiles_ms
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.memory.extract import extract_candidates  # noqa: E402
-from agent.memory.reconcile import scrubbed_candidate  # noqa: E402
-from agent.memory.scrub import scrub  # noqa: E402
+from agent.memory.text.scrub import scrub  # noqa: E402
+from agent.memory.write.extract import extract_candidates  # noqa: E402
+from agent.memory.write.reconcile import scrubbed_candidate  # noqa: E402
 from tests.data.hostile_texts import SHAPES, hostile  # noqa: E402
 from tests.data.sensitive_corpus import CORPUS  # noqa: E402
 
@@ -48,8 +48,8 @@ GOAL_MS, GOAL_RATIO = 20.0, 12.0
 
 
 def scrubber_at(revision: str) -> ModuleType:
-    """agent/memory/scrub.py as it was at `revision`, loaded as a module of its own."""
-    source = subprocess.run(["git", "show", f"{revision}:agent/memory/scrub.py"], cwd=ROOT,
+    """agent/memory/text/scrub.py as it was at `revision`, loaded as a module of its own."""
+    source = subprocess.run(["git", "show", f"{revision}:agent/memory/text/scrub.py"], cwd=ROOT,
                             capture_output=True, text=True, check=True).stdout
     path = Path(tempfile.mkdtemp(prefix="engram-scrub-")) / "scrub_before.py"
     path.write_text(source)

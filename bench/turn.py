@@ -75,8 +75,8 @@ from agent import models
 from agent import nodes as agent_nodes
 from agent.context import Context
 from agent.graph import builder
-from agent.memory.extract import extract_candidates
-from agent.memory.schema import MEMORY_ROOT
+from agent.memory.model.schema import MEMORY_ROOT
+from agent.memory.write.extract import extract_candidates
 from agent.models import OfflineResponder
 from agent.nodes import agent
 from agent.state import InputState, State

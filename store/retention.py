@@ -2,7 +2,7 @@
 
 TTLs are in minutes (the store's unit) and refreshed whenever a memory is read or rewritten.
 The store is generic: which kinds exist, and how long each is kept, is the application's
-(`KindPolicy`, given to the store by its factory; Engram's are in agent/memory/kinds.py).
+(`KindPolicy`, given to the store by its factory; Engram's are in agent/memory/model/kinds.py).
 """
 
 from __future__ import annotations

@@ -307,7 +307,7 @@ class MemoryStore(AsyncPostgresStore):
 
     kinds: KindPolicy = KindPolicy()
     """What a value's `kind` means here: default TTLs for writes that name none, ranking
-    bonuses (the application's; Engram's come from agent/memory/kinds.py)."""
+    bonuses (the application's; Engram's come from agent/memory/model/kinds.py)."""
 
     def __init__(self, *args: Any, kinds: KindPolicy | None = None, **kwargs: Any) -> None:
         """AsyncPostgresStore's arguments, and the application's `kinds`."""

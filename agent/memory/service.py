@@ -21,15 +21,16 @@ from langgraph.store.base import BaseStore, Item, SearchItem
 from langgraph_sdk.client import LangGraphClient
 
 from agent.context import ApprovalPolicy
-from agent.memory import approval, browse, erase, ledger
-from agent.memory.browse import MemoryNotFound
-from agent.memory.checks import MAX_QUERY_CHARS, InvalidCorrection
-from agent.memory.importer import ImportReport, InvalidImport, import_sessions, parse_sessions
-from agent.memory.kinds import KINDS
-from agent.memory.messages import control_character
-from agent.memory.reconcile import MemoryOperation
-from agent.memory.schema import Identity, memory_namespace, shared_namespace
-from agent.memory.write import Extractor, extractor, report
+from agent.memory.model.checks import MAX_QUERY_CHARS, InvalidCorrection
+from agent.memory.model.kinds import KINDS
+from agent.memory.model.schema import Identity, memory_namespace, shared_namespace
+from agent.memory.read import browse
+from agent.memory.read.browse import MemoryNotFound
+from agent.memory.text.messages import control_character
+from agent.memory.write import approval, corrections, erase, ledger
+from agent.memory.write.importer import ImportReport, InvalidImport, import_sessions, parse_sessions
+from agent.memory.write.reconcile import MemoryOperation
+from agent.memory.write.turns import Extractor, extractor, report
 from store import conversations
 
 MAX_LIMIT = 200
@@ -153,11 +154,11 @@ class MemoryService:
 
     async def edit(self, key: str, text: Any) -> Item:
         """Give a memory a new text (checked, scrubbed, re-embedded), keeping the old one."""
-        return await browse.edit(self.store, self.namespace, key, text)
+        return await corrections.edit(self.store, self.namespace, key, text)
 
     async def delete(self, key: str) -> list[str]:
         """Delete a memory with its history and the episodes that state it; the keys deleted."""
-        return await browse.delete(self.store, self.namespace, key)
+        return await corrections.delete(self.store, self.namespace, key)
 
     async def named(self, key: str | None = None, text: str | None = None,
                     fields: tuple[str, str] = ("key", "text")) -> Item:

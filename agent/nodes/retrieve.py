@@ -9,9 +9,9 @@ from langgraph.runtime import Runtime
 
 from agent import telemetry
 from agent.context import Context, context_of
-from agent.memory.episodes import is_episode
-from agent.memory.retrieval import find_memories
-from agent.memory.schema import identity_of, memory_namespace, shared_namespace
+from agent.memory.model.episodes import is_episode
+from agent.memory.model.schema import identity_of, memory_namespace, shared_namespace
+from agent.memory.read.retrieval import find_memories
 from agent.nodes.common import last_user_message, require_store, thread_and_run
 from agent.state import State
 

@@ -17,8 +17,8 @@ from langgraph.runtime import Runtime
 
 from agent import models, telemetry
 from agent.context import Context, context_of
-from agent.memory.scrub import scrub_all
-from agent.nodes.agent import ADDED
+from agent.memory.text.scrub import scrub_all
+from agent.nodes.prompt import ADDED
 from agent.prompts import SUMMARIZE_PROMPT
 from agent.state import State
 

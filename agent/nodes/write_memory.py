@@ -1,4 +1,6 @@
-"""write_memory: keep the turn as episodes, learn memories from it, reconcile, write (agent/memory/write.py).
+"""write_memory: keep the turn as episodes, learn memories from it, reconcile, write.
+
+The steps are agent/memory/write/turns.py's, shared with import.
 
 Operations the run's approval policy gates are not written here: they go to `approve_memory`,
 which asks a human. Splitting the two keeps the approval deterministic: on resume only the
@@ -19,14 +21,14 @@ from langgraph.types import interrupt
 
 from agent import telemetry
 from agent.context import Context, context_of
-from agent.memory import approval, ledger, reconcile, usage
-from agent.memory.episodes import Utterance, turn_episode_ids
-from agent.memory.reconcile import MemoryOperation
-from agent.memory.restatement import Embed, embedder_of, novel_part
-from agent.memory.schema import Identity, MemoryCandidate, Source, identity_of, memory_namespace
-from agent.memory.write import Turn, extractor, put_episodes, report, write_turns
-from agent.nodes.agent import ADDED, shown_lines
+from agent.memory.model.episodes import Utterance, turn_episode_ids
+from agent.memory.model.schema import Identity, MemoryCandidate, Source, identity_of, memory_namespace
+from agent.memory.text.restatement import Embed, embedder_of, novel_part
+from agent.memory.write import approval, ledger, reconcile, usage
+from agent.memory.write.reconcile import MemoryOperation
+from agent.memory.write.turns import Turn, extractor, put_episodes, report, write_turns
 from agent.nodes.common import last_user_message, require_store, thread_and_run
+from agent.nodes.prompt import ADDED, shown_lines
 from agent.state import State
 
 logger = logging.getLogger(__name__)

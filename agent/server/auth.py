@@ -14,8 +14,8 @@ from typing import Any
 
 from langgraph_sdk import Auth
 
-from agent.memory.checks import MAX_QUERY_CHARS, InvalidCorrection, client_memory
-from agent.memory.schema import memory_namespace, shared_namespace
+from agent.memory.model.checks import MAX_QUERY_CHARS, InvalidCorrection, client_memory
+from agent.memory.model.schema import memory_namespace, shared_namespace
 from agent.server.tokens import Caller, InvalidToken, caller_for, settings
 
 # Resolve the settings now, so a server with missing or contradictory auth settings fails to

@@ -16,7 +16,7 @@ from langgraph.store.base import BaseStore
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from agent.memory.schema import Identity
+from agent.memory.model.schema import Identity
 from agent.memory.service import MemoryService, status_of
 
 

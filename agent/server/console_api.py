@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from agent import telemetry
-from agent.memory.checks import InvalidCorrection
+from agent.memory.model.checks import InvalidCorrection
 from agent.memory.service import MemoryService, check_limit, check_query
 from agent.server.common import json_body, memory_route
 

@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from agent.memory.importer import parse_sessions
-from agent.memory.schema import LOCAL, Identity
+from agent.memory.model.schema import LOCAL, Identity
 from agent.memory.service import MemoryService
+from agent.memory.write.importer import parse_sessions
 
 
 class Progress:

@@ -31,9 +31,9 @@ from starlette.responses import JSONResponse
 
 from agent.context import ApprovalPolicy
 from agent.context import Context as RunContext
-from agent.memory.checks import MAX_QUERY_CHARS
-from agent.memory.reconcile import MemoryOperation
+from agent.memory.model.checks import MAX_QUERY_CHARS
 from agent.memory.service import MemoryService, check_message, status_of
+from agent.memory.write.reconcile import MemoryOperation
 from agent.server.common import caller_of, server_store
 
 GRAPH = "memory_agent"

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import jwt
 
-from agent.memory.schema import Identity
+from agent.memory.model.schema import Identity
 
 Role = Literal["member", "admin", "service"]
 ROLES: tuple[Role, ...] = ("member", "admin", "service")

@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent.context import Context
-from agent.memory.checks import InvalidCorrection, check_correction
-from agent.memory.messages import NotText, content_text, control_character
+from agent.memory.model.checks import InvalidCorrection, check_correction
+from agent.memory.text.messages import NotText, content_text, control_character
 from agent.models import ModelNotAllowed, check_model
 
 MAX_MESSAGE_CHARS = 32_000

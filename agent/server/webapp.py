@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent import telemetry
-from agent.memory.checks import InvalidCorrection
+from agent.memory.model.checks import InvalidCorrection
 from agent.memory.service import MemoryService
 from agent.server import console_api, mcp
 from agent.server.common import json_body, memory_route, refused, server_store
@@ -192,7 +192,7 @@ async def forget_me(request: Request, memory: MemoryService) -> JSONResponse:
 
 @memory_route
 async def import_history(request: Request, memory: MemoryService) -> JSONResponse:
-    """Import conversations into the caller's memory (agent/memory/importer.py); answer counts."""
+    """Import conversations into the caller's memory (agent/memory/write/importer.py); answer counts."""
     try:
         body = await json_body(request, MAX_IMPORT_BYTES)
     except OverflowError as err:

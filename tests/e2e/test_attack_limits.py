@@ -18,7 +18,7 @@ import websockets
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from agent.memory.schema import Identity, memory_namespace, shared_namespace
+from agent.memory.model.schema import Identity, memory_namespace, shared_namespace
 from agent.prompts import EPISODES_HEADER
 from tests.e2e.conftest import Server, token_for
 from tests.e2e.helpers import GRAPH, all_memories, say, user

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from agent.memory.schema import Identity, memory_namespace, shared_namespace
+from agent.memory.model.schema import Identity, memory_namespace, shared_namespace
 from tests.conftest import mint
 from tests.e2e.conftest import Server
 from tests.e2e.helpers import GRAPH, say

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from agent.memory.schema import Identity, memory_namespace
+from agent.memory.model.schema import Identity, memory_namespace
 from tests.conftest import mint
 from tests.e2e.conftest import USERS, Server
 from tests.e2e.helpers import all_memories, last_reply, say, seen_memories

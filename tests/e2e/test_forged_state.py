@@ -18,7 +18,7 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from agent.memory.schema import (
+from agent.memory.model.schema import (
     Identity,
     ledger_namespace,
     memory_namespace,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from agent.memory.schema import Identity, memory_namespace
+from agent.memory.model.schema import Identity, memory_namespace
 from tests.e2e.helpers import all_memories, say, seen_memories
 
 pytestmark = pytest.mark.e2e

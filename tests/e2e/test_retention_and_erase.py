@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from agent.memory.schema import Identity, ledger_namespace, memory_namespace, usage_namespace
+from agent.memory.model.schema import Identity, ledger_namespace, memory_namespace, usage_namespace
 from store import maintenance
 from store.database import connection_pool
 from tests.conftest import mint

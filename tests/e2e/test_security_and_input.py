@@ -9,7 +9,7 @@ import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
-from agent.memory.schema import Identity, memory_namespace
+from agent.memory.model.schema import Identity, memory_namespace
 from agent.server.validation import MAX_MESSAGE_CHARS
 from tests.conftest import mint
 from tests.e2e.conftest import Server

@@ -3,9 +3,9 @@ from typing import Any
 
 import pytest
 
-from agent.memory.approval import ApprovalReplyError, decide, needs_approval
-from agent.memory.checks import InvalidCorrection, client_memory
-from agent.memory.reconcile import MemoryOperation
+from agent.memory.model.checks import InvalidCorrection, client_memory
+from agent.memory.write.approval import ApprovalReplyError, decide, needs_approval
+from agent.memory.write.reconcile import MemoryOperation
 from agent.models import ModelNotAllowed, load_chat_model
 from agent.server.validation import (
     InvalidRun,

@@ -1,4 +1,4 @@
-"""Seeing and correcting memories (agent/memory/browse.py) on the real store."""
+"""Seeing and correcting memories (agent/memory/read/browse.py) on the real store."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import pytest
 import yaml
 
 from agent import telemetry
-from agent.memory import browse, checks, reconcile
-from agent.memory.retrieval import search_memories
-from agent.memory.schema import Identity, MemoryCandidate, Source, memory_namespace
+from agent.memory.model import checks
+from agent.memory.model.schema import Identity, MemoryCandidate, Source, memory_namespace
+from agent.memory.read import browse
+from agent.memory.read.retrieval import search_memories
+from agent.memory.write import corrections, reconcile
 from tests.unit.fakes import new_user
 
 
@@ -47,11 +49,11 @@ async def test_recent_lists_current_memories_without_episodes_or_history(memory_
 async def test_edit_scrubs_reembeds_and_records_history(memory_store: Any) -> None:
     namespace = namespace_of_new_user()
     [key] = await learn(memory_store, namespace, "The user prefers green tea.")
-    edited = await browse.edit(memory_store, namespace, key,
+    edited = await corrections.edit(memory_store, namespace, key,
                                "The user prefers  jasmine tea, phone +1 415 555 0100")
     assert "555" not in edited.value["text"] and edited.value["scrubbed"] == {"phone": 1}
     assert edited.value["history"][-1]["text"] == "The user prefers green tea."
-    assert edited.value["history"][-1]["reason"] == browse.EDITED
+    assert edited.value["history"][-1]["reason"] == corrections.EDITED
     # Re-embedded: the new text is found by meaning, without a shared word.
     [hit] = await browse.search(memory_store, [namespace], "floral infusion", 1)
     assert hit.key == key and not hit.value["_match"]["lexical"]
@@ -67,7 +69,7 @@ async def test_edit_refuses_bad_text_and_keeps_the_memory(
     namespace = namespace_of_new_user()
     [key] = await learn(memory_store, namespace, "The user prefers green tea.")
     with pytest.raises(checks.InvalidCorrection, match=error):
-        await browse.edit(memory_store, namespace, key, text)
+        await corrections.edit(memory_store, namespace, key, text)
     assert (await memory_store.aget(namespace, key)).value["text"] == "The user prefers green tea."
 
 
@@ -75,9 +77,9 @@ async def test_edit_and_delete_only_reach_the_given_namespace(memory_store: Any)
     mine, theirs = namespace_of_new_user(), namespace_of_new_user()
     [key] = await learn(memory_store, theirs, "The user prefers green tea.")
     with pytest.raises(browse.MemoryNotFound):
-        await browse.edit(memory_store, mine, key, "hijacked")
+        await corrections.edit(memory_store, mine, key, "hijacked")
     with pytest.raises(browse.MemoryNotFound):
-        await browse.delete(memory_store, mine, key)
+        await corrections.delete(memory_store, mine, key)
     assert await memory_store.aget(theirs, key) is not None
 
 
@@ -86,11 +88,11 @@ async def test_delete_and_forget_by_text(memory_store: Any) -> None:
     berlin, _ = await learn(memory_store, namespace, "The user lives in Berlin.",
                             "The user lives in Munich.")
     chess, = await learn(memory_store, namespace, "The user plays chess.")
-    deleted = await browse.delete(memory_store, namespace, berlin)  # Munich took Berlin's key
+    deleted = await corrections.delete(memory_store, namespace, berlin)  # Munich took Berlin's key
     assert len(deleted) == 2
     with pytest.raises(browse.MemoryNotFound):
-        await browse.forget_text(memory_store, namespace, "quantum chromodynamics lectures")
-    assert await browse.forget_text(memory_store, namespace, "that I play chess") == [chess]
+        await corrections.forget_text(memory_store, namespace, "quantum chromodynamics lectures")
+    assert await corrections.forget_text(memory_store, namespace, "that I play chess") == [chess]
     assert await browse.recent(memory_store, namespace, 10) == []
 
 

@@ -10,9 +10,9 @@ from langgraph.store.base import BaseStore
 
 from agent import models
 from agent.graph import builder
-from agent.memory.episodes import gist
-from agent.memory.schema import Identity, memory_namespace
-from agent.nodes.agent import system_prompt
+from agent.memory.model.episodes import gist
+from agent.memory.model.schema import Identity, memory_namespace
+from agent.nodes.prompt import system_prompt
 from agent.prompts import EPISODES_HEADER, MEMORY_HEADER
 from tests.unit.fakes import RecordingChatModel, User, new_user
 
@@ -92,8 +92,8 @@ def test_an_instruction_inside_an_episode_stays_a_quote() -> None:
 async def test_every_message_is_embedded_by_its_own_words(memory_store: Any) -> None:
     from datetime import UTC, datetime
 
-    from agent.memory.episodes import Utterance, episode_puts
-    from agent.memory.schema import Source
+    from agent.memory.model.episodes import Utterance, episode_puts
+    from agent.memory.model.schema import Source
 
     question = " ".join(f"word{i}" for i in range(120))
     answer = " ".join(f"reply{i}" for i in range(300))

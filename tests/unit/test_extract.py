@@ -1,6 +1,6 @@
 import pytest
 
-from agent.memory.extract import extract_candidates
+from agent.memory.write.extract import extract_candidates
 
 
 @pytest.mark.parametrize(

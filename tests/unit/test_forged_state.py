@@ -13,7 +13,7 @@ from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
 from agent.graph import builder
-from agent.memory.schema import (
+from agent.memory.model.schema import (
     Identity,
     ledger_namespace,
     memory_namespace,

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from langgraph.store.base import BaseStore
 
-from agent.memory.retrieval import search_memories
-from agent.memory.schema import Identity, memory_namespace
+from agent.memory.model.schema import Identity, memory_namespace
+from agent.memory.read.retrieval import search_memories
 from store import search
 from tests.unit.fakes import new_user
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from agent.memory.importer import InvalidImport, parse_date, parse_sessions, turns_of
-from agent.memory.schema import Identity, memory_namespace
+from agent.memory.model.schema import Identity, memory_namespace
+from agent.memory.write.importer import InvalidImport, parse_date, parse_sessions, turns_of
 from agent.server import import_cli
 
 SESSIONS = {"sessions": [

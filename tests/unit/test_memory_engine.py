@@ -12,8 +12,8 @@ from langgraph.types import Command
 
 from agent import models
 from agent.graph import builder
-from agent.memory.extract_llm import Extraction
-from agent.memory.schema import Identity, MemoryCandidate, memory_namespace
+from agent.memory.model.schema import Identity, MemoryCandidate, memory_namespace
+from agent.memory.write.extract_llm import Extraction
 from agent.nodes import retrieve, write_memory
 from tests.unit.fakes import StructuredFake, User, new_user, runtime_for
 
@@ -190,7 +190,7 @@ async def test_llm_extraction_sees_the_turn_and_near_memories_and_drives_the_pla
 
 
 async def test_retrievals_are_counted_once_per_turn(memory_store: Any) -> None:
-    from agent.memory.schema import usage_namespace
+    from agent.memory.model.schema import usage_namespace
 
     user = new_user()
     await tell(memory_store, user, "I love jazz.")

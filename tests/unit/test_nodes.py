@@ -12,7 +12,7 @@ from langgraph.runtime import ExecutionInfo
 from langgraph.store.base import BaseStore
 
 from agent import models
-from agent.memory.schema import Identity, identity_of, memory_namespace
+from agent.memory.model.schema import Identity, identity_of, memory_namespace
 from agent.models import OfflineResponder
 from agent.nodes import agent, retrieve, summarize, write_memory
 from agent.nodes.summarize import fold_point

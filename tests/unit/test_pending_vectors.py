@@ -12,8 +12,8 @@ from langchain_core.embeddings import Embeddings
 
 from agent import models
 from agent.graph import builder
-from agent.memory.episodes import Utterance, episode_puts
-from agent.memory.schema import Source
+from agent.memory.model.episodes import Utterance, episode_puts
+from agent.memory.model.schema import Source
 from agent.prompts import EPISODES_HEADER, MEMORY_HEADER
 from store.pending_vectors import VectorWorker, pending_count
 from tests.unit.fakes import RecordingChatModel, new_user

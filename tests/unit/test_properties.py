@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.memory.extract import extract_candidates
-from agent.memory.scrub import scrub
+from agent.memory.text.scrub import scrub
+from agent.memory.write.extract import extract_candidates
 from agent.server.validation import InvalidRun, validate_run
 
 WORDS = st.lists(st.sampled_from(["I", "my", "is", "the", "mail", "card", "at", "call", "note",

@@ -10,8 +10,8 @@ from langgraph.store.base import BaseStore
 
 from agent import models
 from agent.graph import builder
-from agent.memory.restatement import embedder_of, is_question, novel_part, same_question
-from agent.memory.schema import Identity, memory_namespace
+from agent.memory.model.schema import Identity, memory_namespace
+from agent.memory.text.restatement import embedder_of, is_question, novel_part, same_question
 from tests.unit.fakes import RecordingChatModel, User, new_user
 
 BISCUIT = "We adopted a beagle called Biscuit from the shelter on Saturday."
@@ -117,7 +117,7 @@ async def test_a_question_asked_again_neither_is_stored_nor_crowds_out_the_answe
 def test_marker_words_are_names_and_numbers_else_what_the_subject_does_not_say(
     text: str, subject: str, markers: set[str]
 ) -> None:
-    from agent.memory.evidence import marker_words, states
+    from agent.memory.write.evidence import marker_words, states
 
     assert marker_words(text, subject) == markers
     assert states(f"Honestly, {text.lower()}", marker_words(text, subject))
@@ -132,6 +132,6 @@ def test_marker_words_are_names_and_numbers_else_what_the_subject_does_not_say(
      ("My key is [api_key] and I live in Leeds.", False)],
 )
 def test_a_statement_of_nothing_but_a_secret_is_recognised(text: str, placeholder_only: bool) -> None:
-    from agent.memory.scrub import only_placeholders
+    from agent.memory.text.scrub import only_placeholders
 
     assert only_placeholders(text) is placeholder_only

@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from agent.memory.kinds import KINDS
+from agent.memory.model.kinds import KINDS
 from store.retention import DAY, HISTORY_TTL_MINUTES
 
 

@@ -3,8 +3,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from agent.memory.offload import OFF_LOOP_CHARS, sized
-from agent.memory.scrub import scrub, scrub_all
+from agent.memory.text.offload import OFF_LOOP_CHARS, sized
+from agent.memory.text.scrub import scrub, scrub_all
 from tests.data.hostile_texts import SHAPES, hostile
 
 

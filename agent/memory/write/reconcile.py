@@ -26,10 +26,8 @@ from typing import Any, Literal
 from langgraph.store.base import BaseStore, Item, SearchItem
 from pydantic import BaseModel, ConfigDict
 
-from agent.memory.episodes import is_current, is_episode
-from agent.memory.evidence import marker_words, stating_episodes
-from agent.memory.injection import is_instruction_or_claim
-from agent.memory.schema import (
+from agent.memory.model.episodes import is_current, is_episode
+from agent.memory.model.schema import (
     MemoryCandidate,
     MemoryValue,
     Source,
@@ -37,7 +35,10 @@ from agent.memory.schema import (
     normalise,
     similarity,
 )
-from agent.memory.scrub import masked_counts, only_placeholders, scrub
+from agent.memory.read.browse import FORGET_MATCH
+from agent.memory.text.injection import is_instruction_or_claim
+from agent.memory.text.scrub import masked_counts, only_placeholders, scrub
+from agent.memory.write.evidence import marker_words, stating_episodes
 
 Action = Literal["add", "update", "supersede", "delete", "noop"]
 
@@ -48,8 +49,6 @@ REFINES = 0.7
 """A new text that keeps every word of the stored one and adds detail refines it (update)."""
 DUPLICATE = 0.9
 """A stored memory of another subject this close is the same statement: nothing to add."""
-FORGET_MATCH = 0.5
-"""A "forget ..." request deletes the closest memory when no memory has its subject."""
 NEAR = 5
 NEAR_OVERFETCH = 4
 _WORD = re.compile(r"[a-z0-9']+")
@@ -221,7 +220,7 @@ async def apply(
 
     `stated_in` is the key of the user episode of the turn: a memory it adds, updates or states
     again links to it (`said_in`; that link, once, is all a no-op writes). A supersession dates
-    the episodes that stated the old value; a deletion removes them (agent/memory/evidence.py).
+    the episodes that stated the old value; a deletion removes them (agent/memory/write/evidence.py).
     Updates and supersessions read their item again: between planning and applying a human may
     have taken hours to approve.
     """

@@ -17,8 +17,8 @@ from typing import Any
 
 from langgraph.store.base import BaseStore, Item
 
-from agent.memory.episodes import is_episode
-from agent.memory.restatement import content_words, stem
+from agent.memory.model.episodes import is_episode
+from agent.memory.text.restatement import content_words, stem
 
 SEARCH_DEPTH = 100
 """Hits of a search for a memory's text in which episodes stating it are looked for."""

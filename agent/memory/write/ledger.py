@@ -19,7 +19,7 @@ from typing import Any
 
 from langgraph.store.base import BaseStore
 
-from agent.memory.schema import Identity, ledger_namespace
+from agent.memory.model.schema import Identity, ledger_namespace
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from langgraph.store.base import BaseStore, SearchItem
 
-from agent.memory.episodes import is_episode, is_findable
-from agent.memory.restatement import same_question
-from agent.memory.schema import matched_words, similarity
+from agent.memory.model.episodes import is_episode, is_findable
+from agent.memory.model.schema import matched_words, similarity
+from agent.memory.text.restatement import same_question
 
 # Superseded history items share the namespace: fetch a little more than asked, then filter.
 OVERFETCH = 3

@@ -1,7 +1,7 @@
 """The one way memories are written: from turns, by write_memory and by import alike.
 
 (The console's corrections and deletions, and forget-me, change what this wrote; they are in
-agent/memory/browse.py and agent/memory/erase.py, behind MemoryService.)
+agent/memory/write/corrections.py and agent/memory/write/erase.py, behind MemoryService.)
 
 For each turn not yet in the ledger: scrub the user's message, extract candidate memories from
 it, reconcile them with the store, and keep both messages as episodes. The facts the approval
@@ -22,14 +22,14 @@ from typing import Any
 from langgraph.store.base import BaseStore, PutOp
 
 from agent import models
-from agent.memory import ledger, reconcile
-from agent.memory.episodes import Utterance, episode_key, episode_puts
-from agent.memory.extract import extract_candidates
-from agent.memory.extract_llm import llm_candidates
-from agent.memory.offload import sized
-from agent.memory.reconcile import MemoryOperation
-from agent.memory.schema import Identity, MemoryCandidate, Source, memory_namespace
-from agent.memory.scrub import scrub_all
+from agent.memory.model.episodes import Utterance, episode_key, episode_puts
+from agent.memory.model.schema import Identity, MemoryCandidate, Source, memory_namespace
+from agent.memory.text.offload import sized
+from agent.memory.text.scrub import scrub_all
+from agent.memory.write import ledger, reconcile
+from agent.memory.write.extract import extract_candidates
+from agent.memory.write.extract_llm import llm_candidates
+from agent.memory.write.reconcile import MemoryOperation
 
 Extractor = Callable[[str], Awaitable[list[MemoryCandidate]]]
 """Candidate memories from a user's (already scrubbed) message."""

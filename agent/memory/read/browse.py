@@ -1,34 +1,33 @@
-"""What a user can see and correct of their memory: list, search, edit, delete, forget by text.
+"""What a user can see of their memory: list, search, get, find the one a description names.
 
-The memory console and the MCP tools both use these. Each function acts on namespaces the
+The memory service uses these (agent/memory/service.py); corrections are in
+agent/memory/write/corrections.py. Each function acts on namespaces the
 caller passes, which the server derives from the caller's token: nothing here widens them.
-Search ranks exactly as the retrieve node does (agent/memory/retrieval.py).
+Search ranks exactly as the retrieve node does (agent/memory/read/retrieval.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from langgraph.store.base import BaseStore, Item, SearchItem
 
 from agent.context import Context
-from agent.memory.checks import InvalidCorrection, check_correction
-from agent.memory.episodes import is_episode, is_findable
-from agent.memory.kinds import EPISODE
-from agent.memory.reconcile import FORGET_MATCH, forget
-from agent.memory.retrieval import search_memories
-from agent.memory.schema import matched_words, similarity
-from agent.memory.scrub import masked_counts, scrub
+from agent.memory.model.episodes import is_episode, is_findable
+from agent.memory.model.kinds import EPISODE
+from agent.memory.model.schema import matched_words, similarity
+from agent.memory.read.retrieval import search_memories
 
 PAGE = 100
 MAX_PAGES = 20
 """A listing reads at most this many pages of PAGE items (superseded texts are skipped)."""
 FILTERED_FETCH = 200
 """Hits taken per namespace before a kind filter, or leaving episodes out, is applied."""
-EDITED = "edited by the user"
+FORGET_MATCH = 0.5
+"""A "forget ..." request names the closest memory only when it is at least this similar
+(cosine, all-MiniLM-L6-v2 scale); reconciliation holds spoken requests to the same bar."""
 
 
 class MemoryNotFound(LookupError):
@@ -109,39 +108,6 @@ async def current(store: BaseStore, namespace: tuple[str, ...], key: str) -> Ite
     return item
 
 
-async def edit(store: BaseStore, namespace: tuple[str, ...], key: str, text: Any) -> Item:
-    """Replace a memory's text (scrubbed, re-embedded) and record the old text in its history."""
-    text = check_correction(text)
-    item = await current(store, namespace, key)
-    if is_episode(item.value):
-        raise InvalidCorrection("an episode is the record of what was said: it cannot be edited "
-                                "(delete it instead)")
-    cleaned = scrub(text).text
-    if cleaned == item.value.get("text"):
-        return item
-    now = datetime.now(UTC).isoformat()
-    history = [*item.value.get("history", []),
-               {"text": item.value.get("text"), "until": now, "reason": EDITED,
-                "source": item.value.get("source")}]
-    value = {**item.value, "text": cleaned, "scrubbed": masked_counts(cleaned),
-             "updated_at": now, "history": history, "source": {"edited_at": now}}
-    value.pop("_match", None)
-    await store.aput(namespace, key, value)
-    return await current(store, namespace, key)
-
-
-async def delete(store: BaseStore, namespace: tuple[str, ...], key: str) -> list[str]:
-    """Delete a memory, the superseded texts it kept and the episodes that state them.
-
-    An episode is deleted on its own. Returns the keys deleted (see reconcile.forget).
-    """
-    item = await current(store, namespace, key)
-    if is_episode(item.value):  # one message of the record, on its own
-        await store.adelete(namespace, key)
-        return [key]
-    return await forget(store, namespace, item)
-
-
 async def matching(store: BaseStore, namespace: tuple[str, ...], text: str) -> Item:
     """The one memory (not an episode) that `text` names, as "forget that ..." finds it.
 
@@ -152,8 +118,3 @@ async def matching(store: BaseStore, namespace: tuple[str, ...], text: str) -> I
         raise MemoryNotFound(f"no memory of yours matches {text!r} closely enough: search for it "
                              "and forget it by its key")
     return hits[0]
-
-
-async def forget_text(store: BaseStore, namespace: tuple[str, ...], text: str) -> list[str]:
-    """Delete the memory that `text` names (see `matching`); return the keys deleted."""
-    return await delete(store, namespace, (await matching(store, namespace, text)).key)

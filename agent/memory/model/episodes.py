@@ -1,7 +1,7 @@
 """Episodes: every turn of a conversation, kept as the record that facts are learned from.
 
 An episode is one message (the user's, or what the assistant's answer added: see
-agent/memory/restatement.py), scrubbed, dated and keyed by its thread and its place there, in
+agent/memory/text/restatement.py), scrubbed, dated and keyed by its thread and its place there, in
 the owner's memory namespace beside the facts, so one search finds both. Its whole text feeds
 the word index. What is embedded, its `gist`, is the opening of the message itself (GIST_WORDS
 words), for the user's messages and the answers alike: in a conversation between two people
@@ -23,9 +23,9 @@ from typing import Any, Literal
 from langgraph.store.base import Item, PutOp
 from pydantic import BaseModel, Field
 
-from agent.memory.kinds import EPISODE
-from agent.memory.schema import Source, memory_key
-from agent.memory.scrub import Scrubbed, scrub
+from agent.memory.model.kinds import EPISODE
+from agent.memory.model.schema import Source, memory_key
+from agent.memory.text.scrub import Scrubbed, scrub
 
 Role = Literal["user", "assistant"]
 GIST_WORDS = 96

@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field
 
-from agent.memory.schema import MemoryCandidate
+from agent.memory.model.schema import MemoryCandidate
 from agent.prompts import EXTRACT_PROMPT, NO_MEMORIES
 
 

@@ -26,10 +26,10 @@ from typing import Any
 
 from langgraph.store.base import BaseStore
 
-from agent.memory.episodes import Utterance
-from agent.memory.messages import CONTROL, NotText, content_text
-from agent.memory.schema import Identity, Source
-from agent.memory.write import Extractor, Turn, scrub_turns, write_turns
+from agent.memory.model.episodes import Utterance
+from agent.memory.model.schema import Identity, Source
+from agent.memory.text.messages import CONTROL, NotText, content_text
+from agent.memory.write.turns import Extractor, Turn, scrub_turns, write_turns
 
 MAX_SESSIONS = 2_000
 MAX_MESSAGES_PER_SESSION = 2_000

@@ -10,8 +10,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.memory.kinds import MemoryKind
-from agent.memory.schema import MemoryCandidate, normalise
+from agent.memory.model.kinds import MemoryKind
+from agent.memory.model.schema import MemoryCandidate, normalise
 
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
 _QUESTION = re.compile(

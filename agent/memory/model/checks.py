@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, get_args
 
-from agent.memory.injection import is_instruction_or_claim
-from agent.memory.kinds import MemoryKind
-from agent.memory.messages import control_character
-from agent.memory.schema import MemoryValue, Source
-from agent.memory.scrub import scrub
+from agent.memory.model.kinds import MemoryKind
+from agent.memory.model.schema import MemoryValue, Source
+from agent.memory.text.injection import is_instruction_or_claim
+from agent.memory.text.messages import control_character
+from agent.memory.text.scrub import scrub
 
 MAX_TEXT = 2000
 """The longest memory text, as for an extracted one (MemoryCandidate.text)."""

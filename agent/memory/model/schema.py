@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from langgraph.store.base import SearchItem
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.memory.kinds import MemoryKind
+from agent.memory.model.kinds import MemoryKind
 
 MEMORY_ROOT = "memories"
 LEDGER_ROOT = "memory_ledger"
@@ -126,7 +126,7 @@ class MemoryValue(BaseModel):
     supersedes: list[str] = Field(default_factory=list)
     """Keys of the contradicted memories this one replaced (kept as history items)."""
     said_in: list[str] = Field(default_factory=list)
-    """Keys of the user episodes that stated it (agent/memory/evidence.py)."""
+    """Keys of the user episodes that stated it (agent/memory/write/evidence.py)."""
     invalid_at: str | None = None
     """When a later statement contradicted this memory; set only on history items."""
     superseded_by: str | None = None

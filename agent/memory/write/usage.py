@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from langgraph.store.base import BaseStore
 
-from agent.memory.schema import Identity, usage_namespace
+from agent.memory.model.schema import Identity, usage_namespace
 
 
 async def record_retrievals(store: BaseStore, identity: Identity, keys: Sequence[str]) -> None:

@@ -15,7 +15,7 @@ from functools import cache
 
 import numpy as np
 
-from agent.memory.offload import sized
+from agent.memory.text.offload import sized
 
 _DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
 

@@ -7,7 +7,7 @@ from typing import Any
 from langgraph.store.base import BaseStore
 from langgraph_sdk.client import LangGraphClient
 
-from agent.memory.schema import Identity, ledger_namespace, memory_namespace, usage_namespace
+from agent.memory.model.schema import Identity, ledger_namespace, memory_namespace, usage_namespace
 
 PAGE = 500
 

@@ -8,10 +8,10 @@ from typing import Any
 from langgraph.store.base import PutOp
 
 from agent.context import ApprovalPolicy
-from agent.memory.checks import InvalidCorrection, check_correction
-from agent.memory.episodes import EPISODE_INDEX
-from agent.memory.ledger import Plan
-from agent.memory.reconcile import MemoryOperation, edited
+from agent.memory.model.checks import InvalidCorrection, check_correction
+from agent.memory.model.episodes import EPISODE_INDEX
+from agent.memory.write.ledger import Plan
+from agent.memory.write.reconcile import MemoryOperation, edited
 
 APPROVE, REJECT = "approve", "reject"
 

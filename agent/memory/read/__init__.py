@@ -1,0 +1,1 @@
+"""Reading memory: ranked search across namespaces, and what a user browses."""

@@ -1,0 +1,1 @@
+"""Text utilities: scrubbing secrets, refusing instructions, plain-text checks, restatements."""

@@ -1,0 +1,1 @@
+"""Writing memory: extraction, reconciliation, the ledger and the approval gate, import, erasure."""
