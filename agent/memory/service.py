@@ -23,7 +23,7 @@ from langgraph_sdk.client import LangGraphClient
 from agent.context import ApprovalPolicy
 from agent.memory.model.checks import MAX_QUERY_CHARS, InvalidCorrection
 from agent.memory.model.kinds import KINDS
-from agent.memory.model.schema import Identity, memory_namespace, shared_namespace
+from agent.memory.model.schema import Identity, Stored, memory_namespace, shared_namespace
 from agent.memory.read import browse
 from agent.memory.read.browse import MemoryNotFound
 from agent.memory.text.messages import control_character
@@ -174,13 +174,11 @@ class MemoryService:
 
     def deletion(self, item: Item, reason: str) -> MemoryOperation:
         """The operation that deletes `item`, as the approval gate shows it."""
-        said = str(item.value.get("text", ""))
+        stored = Stored(item.value)
         return MemoryOperation(
-            id=f"delete:{item.key}", action="delete", key=item.key,
-            kind=str(item.value.get("kind", "fact")), subject=str(item.value.get("subject", "")),
-            text=said, previous_text=said, reason=reason,
-            importance=float(item.value.get("importance", 0.5)),
-            confidence=float(item.value.get("confidence", 0.8)),
+            id=f"delete:{item.key}", action="delete", key=item.key, kind=stored.kind,
+            subject=stored.subject, text=stored.text, previous_text=stored.text, reason=reason,
+            importance=stored.importance, confidence=stored.confidence,
         )
 
     def needs_approval(self, operation: MemoryOperation) -> bool:

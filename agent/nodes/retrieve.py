@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 from agent import telemetry
 from agent.context import Context, context_of
 from agent.memory.model.episodes import is_episode
-from agent.memory.model.schema import identity_of, memory_namespace, shared_namespace
+from agent.memory.model.schema import Stored, identity_of, memory_namespace, shared_namespace
 from agent.memory.read.retrieval import find_memories
 from agent.nodes.common import last_user_message, require_store, thread_and_run
 from agent.state import State
@@ -32,7 +32,7 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         min_relevance=context.min_relevance,
     )
     memories = [
-        {"key": item.key, "text": item.value.get("text", ""), "kind": item.value.get("kind", "fact"),
+        {"key": item.key, "text": Stored(item.value).text, "kind": Stored(item.value).kind,
          "score": round(score, 4),
          **({"role": item.value.get("role"), "said_at": item.value.get("said_at")}
             if is_episode(item.value) else {}),

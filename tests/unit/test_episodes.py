@@ -43,6 +43,9 @@ async def test_an_answer_given_in_one_thread_is_recalled_in_another(
 
     await graph.ainvoke({"messages": [{"role": "user", "content": "Any idea for a brunch dish?"}]},
                         config_for(user))
+    # The answer shares no word with the question: it is found by meaning, once the vector
+    # worker has embedded it (moments after the turn; a busy machine can take longer).
+    await memory_store.fill_vectors()
     await graph.ainvoke({"messages": [{"role": "user",
                                        "content": "What was the recipe you suggested?"}]},
                         config_for(user))

@@ -145,3 +145,48 @@ def matched_words(item: SearchItem) -> bool:
     """Whether a search hit shares a word with the query (the store's lexical signal)."""
     match = item.value.get("_match")
     return isinstance(match, dict) and float(match.get("lexical", 0)) > 0
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Typed reads of a stored value, with the defaults every reader would otherwise repeat.
+
+    A value written raw through the HTTP store API may lack any field: these never raise.
+    """
+
+    value: Mapping[str, Any]
+
+    @property
+    def text(self) -> str:
+        """What the memory says (empty if it says nothing)."""
+        return str(self.value.get("text", ""))
+
+    @property
+    def kind(self) -> str:
+        """Its kind; a value without one is a fact."""
+        return str(self.value.get("kind", "fact"))
+
+    @property
+    def subject(self) -> str:
+        """What it is about."""
+        return str(self.value.get("subject", ""))
+
+    @property
+    def importance(self) -> float:
+        """From 0 to 1 (0.5 when unset)."""
+        return float(self.value.get("importance", 0.5))
+
+    @property
+    def confidence(self) -> float:
+        """From 0 to 1 (0.8 when unset, as for an extracted memory)."""
+        return float(self.value.get("confidence", 0.8))
+
+    @property
+    def said_in(self) -> list[str]:
+        """Keys of the user episodes that stated it."""
+        return [str(key) for key in self.value.get("said_in", [])]
+
+    @property
+    def supersedes(self) -> list[str]:
+        """Keys of the history items it replaced."""
+        return [str(key) for key in self.value.get("supersedes", [])]

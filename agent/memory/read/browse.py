@@ -17,7 +17,7 @@ from langgraph.store.base import BaseStore, Item, SearchItem
 from agent.context import Context
 from agent.memory.model.episodes import is_episode, is_findable
 from agent.memory.model.kinds import EPISODE
-from agent.memory.model.schema import matched_words, similarity
+from agent.memory.model.schema import Stored, matched_words, similarity
 from agent.memory.read.retrieval import search_memories
 
 PAGE = 100
@@ -52,7 +52,7 @@ def _wanted(item: Item, kind: str | None) -> bool:
         return False
     if kind is None:
         return not is_episode(item.value)
-    return str(item.value.get("kind", "fact")) == kind
+    return Stored(item.value).kind == kind
 
 
 async def recent(
@@ -88,14 +88,14 @@ async def search(
                                    else limit, min_relevance=Context().min_relevance,
                                    fetch=FILTERED_FETCH if filtered else None)
     hits = [item for item, _ in ranked
-            if (kind is None or item.value.get("kind", "fact") == kind)
+            if (kind is None or Stored(item.value).kind == kind)
             and (episodes or kind == EPISODE or not is_episode(item.value))]
     return hits[:limit]
 
 
 async def history_of(store: BaseStore, namespace: tuple[str, ...], item: Item) -> list[Item]:
     """The superseded memories this one replaced (its `supersedes` keys), oldest first."""
-    keys = [str(key) for key in item.value.get("supersedes", [])]
+    keys = Stored(item.value).supersedes
     found = await asyncio.gather(*(store.aget(namespace, key) for key in keys))
     return [old for old in found if old is not None]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from langgraph.store.base import BaseStore, SearchItem
 
 from agent.memory.model.episodes import is_episode, is_findable
-from agent.memory.model.schema import matched_words, similarity
+from agent.memory.model.schema import Stored, matched_words, similarity
 from agent.memory.text.restatement import same_question
 
 # Superseded history items share the namespace: fetch a little more than asked, then filter.
@@ -63,7 +63,7 @@ async def find_memories(
     hits = [hit for batch in found for hit in batch
             if is_findable(hit) and is_relevant(hit, min_relevance)]
     repeats = [hit for hit in hits if is_episode(hit.value) and hit.value.get("role") == "user"
-               and same_question(query, str(hit.value.get("text", "")))]
+               and same_question(query, Stored(hit.value).text)]
     ranked = [(hit, hit.score or 0.0) for hit in hits if hit not in repeats]
     ranked.sort(key=lambda pair: pair[1], reverse=True)
     return Found(ranked[:limit], [hit.key for hit in repeats])

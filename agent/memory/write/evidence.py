@@ -18,6 +18,7 @@ from typing import Any
 from langgraph.store.base import BaseStore, Item
 
 from agent.memory.model.episodes import is_episode
+from agent.memory.model.schema import Stored
 from agent.memory.text.restatement import content_words, stem
 
 SEARCH_DEPTH = 100
@@ -66,7 +67,7 @@ async def stating_episodes(
                if str(m.get("text", "")).strip()]
     for words, hits in zip(markers, found[1], strict=True):
         for hit in hits:
-            text = str(hit.value.get("text", ""))
+            text = Stored(hit.value).text
             if is_episode(hit.value) and states(text, words) and not states(text, unless):
                 episodes.setdefault(hit.key, hit)
     return list(episodes.values())

@@ -31,6 +31,7 @@ from agent.memory.model.schema import (
     MemoryCandidate,
     MemoryValue,
     Source,
+    Stored,
     memory_key,
     normalise,
     similarity,
@@ -127,7 +128,7 @@ def _decide(
             return "noop", None, "nothing stored matches what the user asked to forget"
         return "delete", target, "the user asked to forget it"
     if existing is not None:
-        if normalise(str(existing.value.get("text", ""))) == normalise(candidate.text):
+        if normalise(Stored(existing.value).text) == normalise(candidate.text):
             return "noop", existing, "already stored"
         # The newer statement wins a contradiction: facts about people change (moves, jobs,
         # tastes) and the latest explicit statement is the best evidence of the present. The
@@ -136,13 +137,13 @@ def _decide(
         if candidate.confidence < float(existing.value.get("confidence", 0.0)):
             return "noop", existing, "the stored memory is more confident than the new statement"
         closeness = next((similarity(item) for item in near if item.key == key), 0.0)
-        if same_fact(str(existing.value.get("text", "")), candidate.text, closeness):
+        if same_fact(Stored(existing.value).text, candidate.text, closeness):
             return "update", existing, "the same fact in other words"
         return "supersede", existing, "the new statement contradicts the stored one"
     duplicate = next(
         (item for item in current
          if similarity(item) >= DUPLICATE and item.value.get("kind") == candidate.kind
-         and same_identifiers(str(item.value.get("text", "")), candidate.text)),
+         and same_identifiers(Stored(item.value).text, candidate.text)),
         None,
     )
     if duplicate is not None:
@@ -242,13 +243,13 @@ async def apply(
             continue
         if op.action == "noop":
             if existing is not None and op.reason in RESTATED and stated and (
-                stated not in existing.value.get("said_in", [])
+                stated not in Stored(existing.value).said_in
             ):  # stated again: link the turn, so forgetting the memory forgets it too
                 writes.append(store.aput(namespace, op.key, {
-                    **existing.value, "said_in": [*existing.value.get("said_in", []), stated]},
+                    **existing.value, "said_in": [*Stored(existing.value).said_in, stated]},
                     index=False))
             continue
-        if existing is not None and normalise(str(existing.value.get("text", ""))) == normalise(
+        if existing is not None and normalise(Stored(existing.value).text) == normalise(
             op.text
         ):
             continue
@@ -287,7 +288,7 @@ async def forget(store: BaseStore, namespace: tuple[str, ...], memory: Item) -> 
     Returns the keys deleted.
     """
     history = await asyncio.gather(*(store.aget(namespace, str(key))
-                                     for key in memory.value.get("supersedes", [])))
+                                     for key in Stored(memory.value).supersedes))
     said = [memory.value, *(old.value for old in history if old is not None)]
     episodes = await stating_episodes(store, namespace, said)
     keys = list(dict.fromkeys([memory.key, *(old.key for old in history if old is not None),
