@@ -37,6 +37,17 @@ SCRUBBED = Counter("engram_scrubbed_values", "Values masked before storage, by c
                    ["category"], registry=REGISTRY)
 SUMMARIZATIONS = Counter("engram_summarizations", "Turns folded into a running summary.",
                          registry=REGISTRY)
+MODEL_TOOL_CALLS = Counter("engram_model_tool_calls", "Memory tool calls the model made, by "
+                           "tool and outcome (done, refused).", ["tool", "outcome"],
+                           registry=REGISTRY)
+MODEL_SEARCHES = Counter("engram_model_searches", "Searches the model made with its memory tool, "
+                         "by outcome (hit: something found).", ["outcome"], registry=REGISTRY)
+TOOL_CALLS_PER_TURN = Histogram("engram_model_tool_calls_per_turn", "Memory tool calls in a turn "
+                                "whose model had the tools.", buckets=(0, 1, 2, 3, 4, 6, 8),
+                                registry=REGISTRY)
+TOOL_LOOPS_STOPPED = Counter("engram_model_tool_loops_stopped", "Turns whose tool loop was "
+                             "stopped (limit: too many calls; repeat: a call made before).",
+                             ["reason"], registry=REGISTRY)
 VECTORS = Gauge("engram_vectors", "Episodes' vectors: pending and failing now (queue), filled and "
                 "model failures since this process started (its worker).", ["state"],
                 registry=REGISTRY)

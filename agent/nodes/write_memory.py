@@ -9,7 +9,6 @@ approval node runs again, over the plan saved in the checkpoint, never a new ext
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -22,11 +21,11 @@ from langgraph.types import interrupt
 from agent import telemetry
 from agent.context import Context, context_of
 from agent.memory.model.episodes import Utterance, turn_episode_ids
-from agent.memory.model.schema import Identity, MemoryCandidate, Source, identity_of, memory_namespace
+from agent.memory.model.schema import Identity, MemoryCandidate, Source, identity_of
 from agent.memory.text.restatement import Embed, embedder_of, novel_part
-from agent.memory.write import approval, ledger, reconcile, usage
+from agent.memory.write import approval, ledger, usage
 from agent.memory.write.reconcile import MemoryOperation
-from agent.memory.write.turns import Turn, extractor, put_episodes, report, write_turns
+from agent.memory.write.turns import Turn, extractor, report, settle, write_turns
 from agent.nodes.common import last_user_message, require_store, thread_and_run
 from agent.nodes.prompt import ADDED, shown_lines
 from agent.state import State
@@ -64,7 +63,9 @@ async def _turn(state: State, runtime: Runtime[Context], message: HumanMessage) 
     """The latest user message and what the assistant's answers to it added."""
     after = state["messages"][state["messages"].index(message) + 1:]
     embed = embedder_of(require_store(runtime))
-    replies = [m for m in after if isinstance(m, AIMessage) and m.id and m.text.strip()]
+    # The answers: not the model's memory tool calls on the way to them.
+    replies = [m for m in after if isinstance(m, AIMessage) and not m.tool_calls and m.id
+               and m.text.strip()]
     ordinal = state.get("summarized_turns", 0) + sum(
         isinstance(m, HumanMessage) for m in state["messages"][: len(state["messages"])
                                                                - len(after)])
@@ -159,20 +160,8 @@ async def approve_memory(state: State, runtime: Runtime[Context]) -> dict[str, A
     if entry is None or entry.plan is None:
         return {"pending_memory_operations": []}  # this turn asked nobody anything
     pending = [MemoryOperation.model_validate(op) for op in entry.plan.operations]
-    approved = approval.decide(pending, interrupt(approval.request(pending)))
-    chosen = {op.id for op in approved}
-    rejected = [op for op in pending if op.id not in chosen]
-    namespace = memory_namespace(identity)
-    # The turn's episodes are kept only when nothing in it was refused.
-    episodes = [] if rejected else approval.episode_writes(namespace, entry.plan)
-    await asyncio.gather(
-        reconcile.apply(store, namespace, approved, _source(state, runtime),
-                        entry.plan.stated_in),
-        put_episodes(store, episodes))
-    decided = report(approved, "applied") + report(rejected, "rejected")
+    reply = interrupt(approval.request(pending))
+    source = _source(state, runtime).model_copy(update={"message_id": message_id})
+    operations, decided = await settle(store, identity, entry, reply, source)
     telemetry.record_operations(decided)
-    operations = [*(op for op in entry.operations if op.get("status") != "pending approval"),
-                  *decided]
-    await ledger.record(store, identity, thread_id, message_id, operations, entry.plan,
-                        decided=True)
     return {"memory_operations": operations, "pending_memory_operations": []}

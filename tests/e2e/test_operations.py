@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 Clients = Callable[[str], LangGraphClient]
 
 
-async def test_studio_sees_the_context_form_and_the_five_nodes(client_for: Clients) -> None:
+async def test_studio_sees_the_context_form_and_the_nodes_with_the_tool_loop(client_for: Clients) -> None:
     alice = client_for("alice")
     (assistant,) = await alice.assistants.search(graph_id=GRAPH)
     schemas = await alice.assistants.get_schemas(assistant["assistant_id"])
@@ -29,7 +29,11 @@ async def test_studio_sees_the_context_form_and_the_five_nodes(client_for: Clien
     assert all(field.get("description") for field in fields.values())
     graph = await alice.assistants.get_graph(assistant["assistant_id"])
     nodes = {node["id"] for node in graph["nodes"]}
-    assert {"summarize", "retrieve", "agent", "write_memory", "approve_memory"} <= nodes
+    assert {"summarize", "retrieve", "agent", "memory_tools", "write_memory",
+            "approve_memory"} <= nodes
+    edges = {(edge["source"], edge["target"]) for edge in graph["edges"]}
+    # The model's tool loop beside the agent, drawn so in Studio; write_memory once, after it.
+    assert {("agent", "memory_tools"), ("memory_tools", "agent"), ("agent", "write_memory")} <= edges
 
 
 async def test_metrics_count_the_pipeline_without_user_content(

@@ -77,3 +77,50 @@ class StructuredFake(RecordingChatModel):
             return reply
 
         return RunnableLambda(answer)
+
+
+class ToolCallingFake(BaseChatModel):
+    """A chat model that calls tools from a script, and records what it was sent.
+
+    `script` holds its replies to calls with tools bound, in order: a dict
+    `{"name": ..., "args": ...}` (or a list of them) is a tool call, a string an answer. Asked
+    with `tool_choice="none"` (or with no tools) it answers `final`, without calling anything.
+    `seen` keeps, per call, the messages, the names of the tools bound and the tool choice;
+    `schemas` the tool schemas it was given.
+    """
+
+    script: list[Any]
+    final: str = "That is what I know."
+    seen: list[dict[str, Any]] = []
+    schemas: list[dict[str, Any]] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "tool-calling-fake"
+
+    def bind_tools(self, tools: Any, *, tool_choice: str | None = None, **kwargs: Any) -> Any:
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        self.schemas = [convert_to_openai_tool(t) for t in tools]
+        return self.bind(tools=self.schemas, tool_choice=tool_choice, **kwargs)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        tools = [t["function"]["name"] for t in kwargs.get("tools") or []]
+        choice = kwargs.get("tool_choice")
+        self.seen.append({"messages": list(messages), "tools": tools, "tool_choice": choice})
+        if not tools or choice == "none":
+            reply = AIMessage(content=self.final, id=f"ai-{uuid.uuid4().hex[:8]}")
+        else:
+            step = self.script.pop(0) if self.script else self.final
+            calls = step if isinstance(step, list) else [step] if isinstance(step, dict) else []
+            reply = AIMessage(
+                content="" if calls else str(step), id=f"ai-{uuid.uuid4().hex[:8]}",
+                tool_calls=[{"name": c["name"], "args": c["args"], "id": f"call-{uuid.uuid4().hex[:8]}",
+                             "type": "tool_call"} for c in calls])
+        return ChatResult(generations=[ChatGeneration(message=reply)])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from langgraph.runtime import Runtime
+from langgraph.runtime import ServerInfo
 from langgraph.store.base import SearchItem
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,7 +65,15 @@ def shared_namespace(org_id: str) -> tuple[str, str, str]:
     return (MEMORY_ROOT, label(org_id), SHARED)
 
 
-def identity_of(runtime: Runtime[Any]) -> Identity:
+class RunInfo(Protocol):
+    """A node's Runtime or a tool's ToolRuntime: both carry the server's view of the run."""
+
+    @property
+    def server_info(self) -> ServerInfo | None:
+        """The server's view of the run (its authenticated user), None outside a server."""
+
+
+def identity_of(runtime: RunInfo) -> Identity:
     """The authenticated caller of this run (set by the server from our auth), else LOCAL."""
     user = runtime.server_info.user if runtime.server_info else None
     if user is None:

@@ -26,7 +26,7 @@ from agent.memory.model.episodes import Utterance, episode_key, episode_puts
 from agent.memory.model.schema import Identity, MemoryCandidate, Source, memory_namespace
 from agent.memory.text.offload import sized
 from agent.memory.text.scrub import scrub_all
-from agent.memory.write import ledger, reconcile
+from agent.memory.write import approval, ledger, reconcile
 from agent.memory.write.extract import extract_candidates
 from agent.memory.write.extract_llm import llm_candidates
 from agent.memory.write.reconcile import MemoryOperation
@@ -108,6 +108,16 @@ async def put_episodes(store: BaseStore, puts: Sequence[PutOp]) -> None:
                            for put in puts))
 
 
+def _stated_in(namespace: tuple[str, ...], turn: Turn) -> str | None:
+    """The key of the user's episode of the turn, which its memories link to (`said_in`).
+
+    None for a turn with no words of the user's (a memory tool call): nothing stated it.
+    """
+    if not turn.user.text.strip():
+        return None
+    return episode_key(namespace, turn.source.thread_id, turn.user.key_id)
+
+
 def report(operations: Sequence[MemoryOperation], status: str) -> list[dict[str, Any]]:
     """What happened to each operation; a no-op is reported as unchanged, whatever was decided."""
     return [{"id": op.id, "action": op.action, "key": op.key, "text": op.text,
@@ -154,7 +164,7 @@ async def write_turns(
         per_turn[index] = report(applied, "applied") + report(gated, "pending approval")
         turn = fresh[index]
         applying = reconcile.apply(store, namespace, applied, turn.source,
-                                   episode_key(namespace, turn.source.thread_id, turn.user.key_id))
+                                   _stated_in(namespace, turn))
     # A turn that asks to forget keeps no episode: the request would restate what it forgets.
     episodes = [[] if any(c.forget for c in candidates) else episode_puts(
                     namespace, (*(() if turn.asked_before else (turn.user,)), *turn.answers),
@@ -164,7 +174,7 @@ async def write_turns(
     # with gated operations keeps its episodes in its plan, written once they are approved.
     plans = [ledger.Plan([op.model_dump(mode="json") for op in gated],
                          [{"key": put.key, "value": put.value} for put in puts],
-                         episode_key(namespace, turn.source.thread_id, turn.user.key_id))
+                         _stated_in(namespace, turn))
              if gated else None
              for gated, puts, turn in zip(gated_per_turn, episodes, fresh, strict=True)]
     now = [put for puts, plan in zip(episodes, plans, strict=True) if plan is None
@@ -178,3 +188,31 @@ async def write_turns(
         for turn, done, plan in zip(fresh, per_turn, plans, strict=True)))
     written.episodes, written.turns = len(now), len(fresh)
     return written
+
+
+async def settle(
+    store: BaseStore, identity: Identity, entry: ledger.Entry, reply: Any, source: Source,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Apply what a human's reply lets through of a turn's held-back plan, and record it, once.
+
+    `entry` is the turn's ledger entry with an undecided plan; `source` names the turn (its
+    thread and message id are the ledger's key). The turn's held-back episodes are kept only
+    when nothing in it was refused. Returns the turn's operations, all of them, and those
+    decided now. Raises approval.ApprovalReplyError for a reply it cannot read.
+    """
+    assert entry.plan is not None, "only a turn that held operations back is settled"
+    pending = [MemoryOperation.model_validate(op) for op in entry.plan.operations]
+    approved = approval.decide(pending, reply)
+    chosen = {op.id for op in approved}
+    rejected = [op for op in pending if op.id not in chosen]
+    namespace = memory_namespace(identity)
+    episodes = [] if rejected else approval.episode_writes(namespace, entry.plan)
+    await asyncio.gather(
+        reconcile.apply(store, namespace, approved, source, entry.plan.stated_in),
+        put_episodes(store, episodes))
+    decided = report(approved, "applied") + report(rejected, "rejected")
+    operations = [*(op for op in entry.operations if op.get("status") != "pending approval"),
+                  *decided]
+    await ledger.record(store, identity, source.thread_id, str(source.message_id), operations,
+                        entry.plan, decided=True)
+    return operations, decided
