@@ -46,7 +46,7 @@ USERS = {"alice": ("acme", "member"), "bob": ("acme", "member"), "carol": ("glob
          "vera": ("acme", "member"), "walt": ("acme", "member"), "xena": ("acme", "member"),
          "yuri": ("acme", "member"), "zoe": ("acme", "member"), "abel": ("acme", "member"),
          "sam": ("acme", "member"), "vic": ("acme", "member"), "ian": ("initech", "admin"),
-         "ike": ("initech", "member"),
+         "ike": ("initech", "member"), "tess": ("acme", "member"), "ugo": ("acme", "member"),
          "ops": ("acme", "service")}
 
 
