@@ -181,13 +181,15 @@ def mirror(sink: dict[str, list[float]]) -> StateGraph[Any, Any, Any, Any]:
     """agent/graph.py's topology, read from its builder, with every node function timed.
 
     Nodes are added under `agent.graph.builder`'s names with the function of that name from
-    `agent.nodes` and the builder's retry policy; edges and conditional edges are copied.
+    `agent.nodes` and the builder's retry policy (the memory tools node as it is: the offline
+    responder calls no tool); edges and conditional edges are copied.
     """
     mirrored = StateGraph(State, input_schema=InputState, context_schema=Context)
     for name, spec in builder.nodes.items():
         function: NodeFn | None = getattr(agent_nodes, name, None)
-        if function is None:
-            raise RuntimeError(f"agent/graph.py's node {name!r} is not a function in agent.nodes")
+        if function is None:  # memory_tools: LangGraph's ToolNode, idle with the offline model
+            mirrored.add_node(name, spec.runnable, retry_policy=spec.retry_policy)
+            continue
         mirrored.add_node(name, timed(name, function, sink), retry_policy=spec.retry_policy)
     for start, end in builder.edges:
         mirrored.add_edge(start, end)
