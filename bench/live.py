@@ -326,7 +326,7 @@ async def supersede_and_forget(graph: Any, store: Any, count: int) -> dict[str, 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from agent.graph import builder
-    from store.postgres import checkpointer, store
+    from agent.stores import checkpointer, store
 
     async with fresh_database("live", data_dir=default_data_dir(), keep=args.keep), \
             checkpointer() as saver, store() as memory_store:

@@ -71,9 +71,9 @@ async def storage(url: str, thread: str) -> dict[str, int]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Drive both threads and measure."""
+    from agent.stores import checkpointer, store
     from store.database import connection_pool
     from store.maintenance import prune_checkpoints
-    from store.postgres import checkpointer, store
 
     turns = conversation_turns(args.turns, args.seed)
     marks = sorted({10, 100, args.turns} & set(range(1, args.turns + 1)))
