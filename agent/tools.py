@@ -20,7 +20,7 @@ call or passes MAX_TOOL_CALLS.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
 from langchain_core.tools import BaseTool, tool
@@ -31,7 +31,7 @@ from pydantic import Field
 from agent import telemetry
 from agent.context import Context
 from agent.memory.model.checks import MAX_SUBJECT, MAX_TEXT, check_correction
-from agent.memory.model.episodes import Utterance, is_episode
+from agent.memory.model.episodes import is_episode
 from agent.memory.model.kinds import MemoryKind
 from agent.memory.model.schema import (
     MemoryCandidate,
@@ -41,9 +41,9 @@ from agent.memory.model.schema import (
     memory_key,
 )
 from agent.memory.service import MemoryService, status_of
-from agent.memory.write import approval, ledger
+from agent.memory.write import approval
 from agent.memory.write.reconcile import MemoryOperation
-from agent.memory.write.turns import Turn, settle, write_turns
+from agent.memory.write.turns import settle
 
 MAX_TOOL_CALLS = 6
 """Tool calls the model may make in one turn; past them it must answer with what it has."""
@@ -95,21 +95,9 @@ def _when(item: Any) -> str:
     return str(item.value.get("said_at") or item.value.get("updated_at") or "")
 
 
-async def _nothing(text: str) -> list[MemoryCandidate]:
-    return []  # a tool's write states its memory; there are no user words to learn from
-
-
 async def _write(memory: MemoryService, source: Source, candidate: MemoryCandidate) -> str:
-    """Write `candidate` as a turn of its own, through the write path; the result as data."""
-    turn = Turn(source=source, said_at=datetime.now(UTC),
-                user=Utterance("user", "", str(source.message_id)), stated=(candidate,))
-    written = await write_turns(memory.store, memory.identity, [turn], _nothing,
-                                gate=memory.needs_approval)
-    entry = (written.replayed[0] if written.replayed else
-             await ledger.entry(memory.store, memory.identity, source.thread_id,
-                                str(source.message_id)))
-    if entry is None:
-        raise Refused("the write was not recorded")  # write_turns records every turn it writes
+    """Write `candidate` through the write path, keyed by the tool call; the result as data."""
+    entry, replayed = await memory.write_stated([candidate], source)
     operations = entry.operations
     if entry.plan is not None and not entry.decided:
         # Gated: the run pauses here with the approval request a turn's write makes; on
@@ -118,7 +106,7 @@ async def _write(memory: MemoryService, source: Source, candidate: MemoryCandida
         operations, decided = await settle(memory.store, memory.identity, entry,
                                            interrupt(approval.request(pending)), source)
         telemetry.record_operations(decided)
-    elif not written.replayed:
+    elif not replayed:
         telemetry.record_operations(operations)
     return data({"written": [{"id": op["key"], "action": op["action"], "status": op["status"],
                               "reason": op["reason"]} for op in operations]})

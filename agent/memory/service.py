@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from langgraph.store.base import BaseStore, Item, SearchItem
@@ -22,15 +23,23 @@ from langgraph_sdk.client import LangGraphClient
 
 from agent.context import ApprovalPolicy
 from agent.memory.model.checks import MAX_QUERY_CHARS, InvalidCorrection
+from agent.memory.model.episodes import Utterance
 from agent.memory.model.kinds import KINDS
-from agent.memory.model.schema import Identity, Stored, memory_namespace, shared_namespace
+from agent.memory.model.schema import (
+    Identity,
+    MemoryCandidate,
+    Source,
+    Stored,
+    memory_namespace,
+    shared_namespace,
+)
 from agent.memory.read import browse
 from agent.memory.read.browse import MemoryNotFound
 from agent.memory.text.messages import control_character
 from agent.memory.write import approval, corrections, erase, ledger
 from agent.memory.write.importer import ImportReport, InvalidImport, import_sessions, parse_sessions
 from agent.memory.write.reconcile import MemoryOperation
-from agent.memory.write.turns import Extractor, extractor, report
+from agent.memory.write.turns import Extractor, Turn, extractor, report, write_turns
 from store import conversations
 
 MAX_LIMIT = 200
@@ -218,3 +227,29 @@ class MemoryService:
         client), to find their threads by the owner stamp each gets on creation.
         """
         return await erase.erase_user(self.identity, self.store, threads)
+
+    async def write_stated(
+        self, candidates: Sequence[MemoryCandidate], source: Source, *, gated: bool = True,
+    ) -> tuple[ledger.Entry, bool]:
+        """Write memories stated outright (no words to learn from) as a turn of their own.
+
+        The turn is keyed by `source` (its thread and message id) in the ledger, so a retried
+        or replayed call writes nothing twice; the candidates are scrubbed, checked and
+        reconciled like a turn's, and with `gated` the approval policy holds back what it asks
+        a human about (the entry's plan, undecided). Returns the turn's ledger entry and
+        whether it was written by an earlier call.
+        """
+        turn = Turn(source=source, said_at=datetime.now(UTC),
+                    user=Utterance("user", "", str(source.message_id)), stated=tuple(candidates))
+        written = await write_turns(self.store, self.identity, [turn], _no_words,
+                                    gate=self.needs_approval if gated else None)
+        if written.replayed:
+            return written.replayed[0], True
+        entry = await ledger.entry(self.store, self.identity, source.thread_id,
+                                   str(source.message_id))
+        assert entry is not None, "write_turns records every turn it writes"
+        return entry, False
+
+
+async def _no_words(text: str) -> list[MemoryCandidate]:
+    return []  # a stated write has no user's words to learn from

@@ -32,9 +32,13 @@ def _forbidden(detail: str) -> Auth.exceptions.HTTPException:
 
 @auth.authenticate
 async def authenticate(authorization: str | None) -> dict[str, str]:
-    """Map `Authorization: Bearer <token>` to a caller."""
+    """Map `Authorization: Bearer <token>` to a caller.
+
+    `Token <token>` is taken the same way: it is how Mem0's clients send their key, and their
+    key is the user's Engram token (agent/server/mem0_api.py).
+    """
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() not in ("bearer", "token") or not token.strip():
         raise Auth.exceptions.HTTPException(
             status_code=401, detail="missing bearer token: send `Authorization: Bearer <token>`"
         )

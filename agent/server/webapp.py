@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agent import telemetry
 from agent.memory.model.checks import InvalidCorrection
 from agent.memory.service import MemoryService
-from agent.server import console_api, mcp
+from agent.server import console_api, mcp, mem0_api
 from agent.server.common import json_body, memory_route, refused, server_store
 from agent.server.console_assets import ConsoleAssets
 from agent.server.validation import (
@@ -236,6 +236,7 @@ app = Starlette(
         Route("/engram/metrics", prometheus, methods=["GET"]),
         Route("/engram/ready", ready, methods=["GET"]),
         *console_api.routes,
+        *mem0_api.routes,
         *mcp.app.routes,
     ],
     lifespan=mcp.app.router.lifespan_context,

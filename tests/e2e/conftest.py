@@ -47,6 +47,7 @@ USERS = {"alice": ("acme", "member"), "bob": ("acme", "member"), "carol": ("glob
          "yuri": ("acme", "member"), "zoe": ("acme", "member"), "abel": ("acme", "member"),
          "sam": ("acme", "member"), "vic": ("acme", "member"), "ian": ("initech", "admin"),
          "ike": ("initech", "member"), "tess": ("acme", "member"), "ugo": ("acme", "member"),
+         "wren": ("acme", "member"), "yves": ("acme", "member"), "zack": ("acme", "member"),
          "ops": ("acme", "service")}
 
 
