@@ -1,6 +1,6 @@
 """The memory console in a real headless Chromium, against the real server.
 
-Set ENGRAM_SCREENSHOTS to a folder to keep the README's screenshots from these runs.
+Set ENGRAM_SCREENSHOTS to a folder to keep the docs' screenshots from these runs.
 """
 
 from __future__ import annotations

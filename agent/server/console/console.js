@@ -11,6 +11,8 @@ let me = null;
 
 // ---------- small helpers ----------
 
+const messages = (n) => `${n} ${n === 1 ? "message" : "messages"}`;
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
@@ -383,7 +385,7 @@ async function resume(thread, reply) {
 function threadLabel(c) {
   const opening = c.opening ? `“${c.opening.length >= 80 ? `${c.opening}…` : c.opening}”`
     : c.thread_id ? `Thread ${c.thread_id}` : "Without a thread";
-  return `${opening} · ${when(c.first_said_at)} · ${c.episodes} messages`;
+  return `${opening} · ${when(c.first_said_at)} · ${messages(c.episodes)}`;
 }
 
 async function loadThreads() {
@@ -408,7 +410,7 @@ async function loadEpisodes(threadId, button) {
       el("strong", {}, e.role === "user" ? "User" : "Assistant"), " · ", el("time", { datetime: e.said_at }, when(e.said_at)),
       e.superseded_by ? [" ", el("span", { class: "badge superseded", title: "A later statement replaced what this said" }, "superseded")] : null,
       el("p", {}, e.text))));
-    setStatus("episodes-status", data.episodes.length ? `${data.episodes.length} messages.` : "No episode in this thread.");
+    setStatus("episodes-status", data.episodes.length ? `${messages(data.episodes.length)}.` : "No episode in this thread.");
   });
 }
 
