@@ -22,8 +22,10 @@ What maps to what:
   (`gte`, `gt`, `lte`, `lt`), `metadata` (fields equal), combined with `AND`, `OR`, `NOT`.
 
 Not supported, answered 501 naming the feature: graph memory, custom categories and
-instructions, structured data, webhooks, exports, batches, summaries, feedback, profiles,
-projects and organisations. Errors have Mem0's shape, `{"detail": ...}`.
+instructions, structured data, expiration dates, setting timestamps on update, choosing the
+fields returned, searching expired or superseded memories, webhooks, exports, batches,
+summaries, feedback, profiles, projects and organisations. Errors have Mem0's shape,
+`{"detail": ...}`.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ LISTED = 1_000
 EVENT_PREFIX = "mem0-event:"
 
 ADD_FIELDS = {"messages", "metadata", "infer", "filters", "timestamp", "async_mode", "version",
-              "output_format", "expiration_date", *ENTITIES}
-SEARCH_FIELDS = {"query", "filters", "top_k", "threshold", "rerank", "keyword_search", "fields",
+              "output_format", *ENTITIES}
+SEARCH_FIELDS = {"query", "filters", "top_k", "threshold", "rerank", "keyword_search",
                  "latest_only", "version", "output_format", "metadata", "categories",
                  "show_expired", *ENTITIES}
 LIST_FIELDS = {"filters", "start_date", "end_date", "categories", "latest_only", "version",
@@ -64,7 +66,8 @@ UNSUPPORTED_ADD = {"enable_graph": "graph memory", "custom_categories": "custom 
                    "custom_instructions": "custom instructions",
                    "agent_custom_instructions": "custom instructions",
                    "structured_data_schema": "structured data", "includes": "custom instructions",
-                   "excludes": "custom instructions"}
+                   "excludes": "custom instructions", "expiration_date": "expiration dates",
+                   "fields": "choosing the fields returned"}
 
 
 class Unsupported(Exception):
@@ -229,7 +232,11 @@ def check_filters(filters: Any) -> None:
 
 
 def _entity_filters(body: Mapping[str, Any]) -> dict[str, Any]:
-    """`filters`, with entity ids given at the top level folded in, checked."""
+    """`filters`, checked, with what a request gives at its top level folded in.
+
+    Entity ids, and for a search or a listing `categories` and `metadata` (an add's metadata is
+    what it stores).
+    """
     filters = dict(body.get("filters") or {}) if isinstance(body.get("filters") or {}, dict) \
         else None
     if filters is None:
@@ -237,6 +244,13 @@ def _entity_filters(body: Mapping[str, Any]) -> dict[str, Any]:
     for field in ENTITIES:
         if body.get(field) is not None:
             filters[field] = body[field]
+    extra = []
+    if body.get("categories") is not None and "messages" not in body:
+        extra.append({"categories": {"in": body["categories"]}})
+    if body.get("metadata") is not None and "messages" not in body:  # an add's is its own
+        extra.append({"metadata": body["metadata"]})
+    if extra:
+        filters = {"AND": [filters, *extra]}
     check_filters(filters)
     return filters
 
@@ -362,11 +376,12 @@ async def list_memories(request: Request, memory: MemoryService) -> JSONResponse
                 "gte" if bound == "start_date" else "lte": body[bound]}}]}}
     listed = [shown(memory, item) for item in await _memories(memory, body)]
     start = (page - 1) * size
-    base = str(request.url.remove_query_params(["page", "page_size"]))
     return JSONResponse({
         "count": len(listed),
-        "next": f"{base}?page={page + 1}&page_size={size}" if start + size < len(listed) else None,
-        "previous": f"{base}?page={page - 1}&page_size={size}" if page > 1 else None,
+        "next": str(request.url.include_query_params(page=page + 1, page_size=size))
+        if start + size < len(listed) else None,
+        "previous": str(request.url.include_query_params(page=page - 1, page_size=size))
+        if page > 1 else None,
         "results": listed[start:start + size]})
 
 
@@ -391,8 +406,8 @@ async def one_memory(request: Request, memory: MemoryService) -> Response:
         deleted = await memory.delete(key)
         return JSONResponse({"message": "Memory deleted successfully!", "deleted": deleted})
     body = await _body(request, {"text", "metadata", "timestamp", "expiration_date"})
-    if body.get("expiration_date") is not None:
-        raise Unsupported("expiration dates")
+    if body.get("timestamp") is not None:
+        raise Unsupported("setting a memory's timestamp")
     if "text" in body:
         item = await memory.edit(key, body["text"])
     if "metadata" in body:

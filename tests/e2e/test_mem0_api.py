@@ -94,6 +94,10 @@ def test_without_inference_scope_and_metadata_are_kept_and_filtered(server: Serv
         "AND": [{"user_id": "zack"}, {"agent_id": "trip-planner"}]})
     assert texts(mine) == ["Prefers window seats on long flights."]
     assert mine["results"][0]["metadata"] == {"source": "crm"}
+    # Top-level `metadata` and `categories` narrow a search as filters do (never ignored).
+    assert texts(zack.search("seats on flights", metadata={"source": "crm"})) == [
+        "Prefers window seats on long flights."]
+    assert zack.search("seats on flights", categories=["preference"])["results"] == []
     either = zack.get_all(filters={"OR": [{"agent_id": "trip-planner"}, {"agent_id": "hotel-bot"}]})
     assert sorted(texts(either)) == ["Likes quiet hotel rooms.",
                                      "Prefers window seats on long flights."]
