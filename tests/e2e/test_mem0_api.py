@@ -174,3 +174,17 @@ def test_memory_added_through_mem0_is_found_everywhere_and_the_other_way(
     # The other way: what a LangGraph thread learned is found through Mem0's client.
     assert any("Ghent" in text for text in texts(wren.search("where do I live",
                                                              filters={"user_id": "wren"})))
+
+
+def test_the_legacy_add_route_and_the_entity_list(server: Server) -> None:
+    headers = {"Authorization": f"Token {token_for('yves')}"}
+    with httpx.Client(base_url=server.url, headers=headers) as http:
+        added = http.post("/v1/memories/", json={
+            "messages": [{"role": "user", "content": "Keeps a sourdough starter named Clint."}],
+            "user_id": "yves", "agent_id": "kitchen-bot", "infer": False})
+        assert added.status_code == 200, added.text
+        (result,) = added.json()["results"]
+        assert result["event"] == "ADD" and result["memory"] == "Keeps a sourdough starter named Clint."
+        listed = http.get("/v1/entities/").json()["results"]
+    assert {"type": "user", "name": "yves"} in [{k: e[k] for k in ("type", "name")} for e in listed]
+    assert {"type": "agent", "name": "kitchen-bot"} in listed
