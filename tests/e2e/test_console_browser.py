@@ -183,7 +183,7 @@ async def test_sign_in_search_edit_approve_and_delete(
     tab(browser, "conversations")
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#threads [data-thread='{thread}']"))
     browser.find_element(By.CSS_SELECTOR, f"#threads [data-thread='{thread}']").click()
-    wait_for(browser, status_says("episodes-status", "messages"))
+    wait_for(browser, status_says("episodes-status", "message"))
     episodes = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#episodes li")]
     assert len(episodes) == 4
     assert "I live in Lisbon." in episodes[1] and "I prefer green tea" in episodes[3]
@@ -287,6 +287,28 @@ async def test_conversations_are_labelled_by_how_they_opened(
     assert "Thread 0" not in labels[first] and "messages" in labels[second]
 
 
+async def test_a_conversation_of_one_message_says_one_message(
+    browser: WebDriver, server: Server
+) -> None:
+    token = token_for("vera")
+    async with httpx.AsyncClient(base_url=server.url,
+                                 headers={"Authorization": f"Bearer {token}"}) as http:
+        imported = await http.post("/engram/import", json={"sessions": [{
+            "id": "one-line", "date": "2024-03-01T10:00:00Z",
+            "messages": [{"role": "user", "content": "Just one note about the allotment."}]}]})
+    assert imported.status_code == 200, imported.text
+
+    signed_in_as(browser, server, "vera")
+    tab(browser, "conversations")
+    thread = "import:one-line"
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#threads [data-thread='{thread}']"))
+    button = browser.find_element(By.CSS_SELECTOR, f"#threads [data-thread='{thread}']")
+    assert button.text.endswith("· 1 message")
+    button.click()
+    wait_for(browser, status_says("episodes-status", "message"))
+    assert text_of(browser, "episodes-status") == "1 message."
+
+
 async def test_a_superseded_statement_is_marked_in_its_conversation(
     browser: WebDriver, server: Server, client_for: Clients
 ) -> None:
@@ -302,7 +324,7 @@ async def test_a_superseded_statement_is_marked_in_its_conversation(
         wait_for(browser, lambda d, t=thread: d.find_elements(
             By.CSS_SELECTOR, f"#threads [data-thread='{t}']"))
         browser.find_element(By.CSS_SELECTOR, f"#threads [data-thread='{thread}']").click()
-        wait_for(browser, status_says("episodes-status", "messages"))
+        wait_for(browser, status_says("episodes-status", "message"))
         [said] = [e for e in browser.find_elements(By.CSS_SELECTOR, "#episodes li.user")]
         badges = [b.text.lower() for b in said.find_elements(By.CLASS_NAME, "badge")]
         assert ("superseded" in badges) is marked, (said.text, badges)
