@@ -19,7 +19,7 @@ import pytest
 os.environ["MEM0_TELEMETRY"] = "false"  # before `mem0` is imported anywhere
 os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="engram-mem0-"))
 
-from mem0.client.main import MemoryClient  # noqa: E402
+from mem0.client.main import AsyncMemoryClient, MemoryClient  # noqa: E402
 from mem0.exceptions import (  # noqa: E402
     AuthenticationError,
     MemoryError,
@@ -188,3 +188,15 @@ def test_the_legacy_add_route_and_the_entity_list(server: Server) -> None:
         listed = http.get("/v1/entities/").json()["results"]
     assert {"type": "user", "name": "yves"} in [{k: e[k] for k in ("type", "name")} for e in listed]
     assert {"type": "agent", "name": "kitchen-bot"} in listed
+
+
+async def test_the_async_client_speaks_the_same_routes(server: Server) -> None:
+    async with AsyncMemoryClient(api_key=token_for("zack"), host=server.url) as zack:
+        added = await zack.add([{"role": "user", "content": "Collects vintage fountain pens."}],
+                               user_id="zack", infer=False)
+        (memory,) = added["results"]
+        found = await zack.search("fountain pens", filters={"user_id": "zack"}, top_k=3)
+        assert texts(found)[0] == "Collects vintage fountain pens."
+        await zack.delete(memory["id"])
+        with pytest.raises(MemoryNotFoundError):
+            await zack.get(memory["id"])
