@@ -1,9 +1,10 @@
 """Mem0's platform API on Engram: the routes Mem0's official clients call, over MemoryService.
 
 `MemoryClient(api_key=<the user's Engram token>, host=<Engram's URL>)` from `mem0ai` works
-unchanged (tested with 2.2.1, and its `AsyncMemoryClient`). The client sends `Authorization: Token <key>`; Engram's auth takes
-`Token` as it takes `Bearer`, so a key is one of Engram's tokens and maps to exactly one user of
-one organisation, and every route acts on that user's memory only.
+unchanged (tested with 2.2.1, and its `AsyncMemoryClient`). The client sends
+`Authorization: Token <key>`; Engram's auth takes `Token` as it takes `Bearer`, so a key is one
+of Engram's tokens and maps to exactly one user of one organisation, and every route acts on
+that user's memory only.
 
 What maps to what:
 - `user_id`: the key's user. A request naming another user is refused (403) when it writes or
