@@ -45,6 +45,7 @@ from starlette.routing import Route
 from agent.memory.model.checks import InvalidCorrection
 from agent.memory.model.episodes import is_episode
 from agent.memory.model.schema import MemoryCandidate, Source, Stored, ledger_namespace
+from agent.memory.read.browse import MemoryNotFound
 from agent.memory.service import MemoryService, NotYours
 from agent.server.common import json_body, memory_route
 
@@ -387,9 +388,10 @@ async def list_memories(request: Request, memory: MemoryService) -> JSONResponse
 
 
 async def _current(memory: MemoryService, key: str) -> Item:
+    """The caller's memory `key`; MemoryNotFound (404) for none, or for a conversation's episode."""
     item: Item = await memory.get(key)
     if is_episode(item.value):
-        raise LookupError(key)
+        raise MemoryNotFound(f"no memory with key {key!r} is yours: episodes are not Mem0 memories")
     return item
 
 
@@ -397,10 +399,7 @@ async def _current(memory: MemoryService, key: str) -> Item:
 async def one_memory(request: Request, memory: MemoryService) -> Response:
     """Get (GET), change (PUT: text, metadata) or delete (DELETE) one memory."""
     key = request.path_params["memory_id"]
-    try:
-        item = await _current(memory, key)
-    except LookupError:
-        return _mem0_error(f"no memory with id {key!r} is yours", 404)
+    item = await _current(memory, key)
     if request.method == "GET":
         return JSONResponse(shown(memory, item))
     if request.method == "DELETE":
@@ -424,10 +423,7 @@ async def one_memory(request: Request, memory: MemoryService) -> Response:
 async def history(request: Request, memory: MemoryService) -> JSONResponse:
     """How a memory came to say what it says: added, then each change, oldest first."""
     key = request.path_params["memory_id"]
-    try:
-        item = await _current(memory, key)
-    except LookupError:
-        return _mem0_error(f"no memory with id {key!r} is yours", 404)
+    item = await _current(memory, key)
     texts = [(str(old.value.get("text", "")), old.value.get("invalid_at"))
              for old in await memory.history(item)]
     texts += [(str(h.get("text", "")), h.get("until")) for h in item.value.get("history", [])]
