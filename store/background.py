@@ -1,7 +1,7 @@
 """Every background task of a server process, in one place: started together, stopped cleanly.
 
 - TTL sweeper: deletes expired memories (the server does not sweep a custom store), hourly.
-- Vector worker: fills in episodes' vectors (store/pending_vectors.py); ENGRAM_VECTOR_WORKER.
+- Vector worker: fills in messages' vectors (store/pending_vectors.py); ENGRAM_VECTOR_WORKER.
 - Namespace indexes: builds and drops large namespaces' HNSW (store/vector_indexes.py);
   ENGRAM_VECTOR_INDEX_INTERVAL_S.
 - Checkpoint pruning: keeps each thread's newest checkpoints (store/maintenance.py);
@@ -37,9 +37,10 @@ def int_setting(name: str, default: int) -> int:
 
 
 def vector_worker_on() -> bool:
-    """Whether this process fills in episodes' vectors (ENGRAM_VECTOR_WORKER, on by default).
+    """Whether this process fills in messages' vectors (ENGRAM_VECTOR_WORKER, on by default).
 
-    Off when a separate worker does it (`python -m store.pending_vectors`).
+    Off when a worker of its own does it (the application runs one; Engram's:
+    `python -m agent.stores`).
     """
     value = os.environ.get("ENGRAM_VECTOR_WORKER", "").strip().lower() or "on"
     if value not in ("on", "off"):

@@ -19,9 +19,7 @@ from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
-from langgraph.store.postgres.base import PostgresIndexConfig
-
-from store.search import INDEX_PARAMS
+from langgraph.store.postgres.base import HNSWConfig, PostgresIndexConfig
 
 MINILM = "minilm"
 MINILM_DIMS = 384
@@ -39,6 +37,9 @@ KNOWN_DIMS = {
 
 # The memory value field that is embedded.
 INDEXED_FIELDS = ["text"]
+INDEX_PARAMS: HNSWConfig = {"kind": "hnsw", "vector_type": "vector", "m": 16,
+                            "ef_construction": 200}
+"""The HNSW index: denser graph and a wider build search than pgvector's defaults, for recall."""
 
 
 class EmbeddingsConfigError(RuntimeError):

@@ -1,54 +1,61 @@
-"""Vectors filled in off the write path: episodes are stored at once, embedded in the background.
+"""Vectors filled in off the write path: messages are stored at once, embedded in the background.
 
-A turn stores its messages as episodes without waiting for the embedding model: the word index
-finds them in the very next turn, and a worker fills in their vectors in batches moments later
-(a batch costs less per text, most of all when it holds texts of like length). Facts are not
+A turn stores its messages without waiting for the embedding model: the word index finds them
+in the very next turn, and a worker fills in their vectors in batches moments later (a batch
+costs less per text, most of all when it holds texts of like length). Other values are not
 deferred: they are embedded as they are written, so a fact is found by meaning in the very next
-turn.
+turn. Which kind holds the messages, and which of their fields is embedded, is the
+application's (`KindPolicy.messages`, store/retention.py); a store without one defers nothing.
 
-What is pending lives in Postgres, so nothing is lost to a crash: a trigger on `store` queues an
-episode in `engram_pending_vectors` in the same transaction that stores it (and again when its
-`gist` changes), a row leaves the queue in the same transaction that stores its vector, and a
-deleted episode takes its queue row with it. Any number of workers, in any number of processes,
+What is pending lives in Postgres, so nothing is lost to a crash: triggers on `store`, made from
+the message kind by `install_triggers` (the store's setup), queue a message in
+`engram_pending_vectors` in the same transaction that stores it (and again when its embedded
+field changes), a row leaves the queue in the same transaction that stores its vector, and a
+deleted message takes its queue row with it. Any number of workers, in any number of processes,
 share the queue (`FOR UPDATE SKIP LOCKED`).
 
-Fair order: each batch takes the oldest pending episode of every namespace before the second
+Fair order: each batch takes the oldest pending message of every namespace before the second
 of any, so one user's flood of writes (an import) delays another user's vectors by one batch at
-most. A model error leaves the episodes stored and queued; they are retried with a growing delay,
-one by one when a batch fails (so one bad text cannot hold up the others), and counted in the
-metrics.
+most. A model error leaves the messages stored and queued; they are retried with a growing
+delay, one by one when a batch fails (so one bad text cannot hold up the others), and counted in
+the metrics.
 
-The store factory runs a worker in each server process. To run it elsewhere instead, set
-ENGRAM_VECTOR_WORKER=off on the servers and run `python -m store.pending_vectors`.
+The store factory runs a worker in each server process; an application can run it in a process
+of its own instead (ENGRAM_VECTOR_WORKER=off on the servers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import psycopg
 from langchain_core.embeddings import Embeddings
+from psycopg import sql
+from psycopg.rows import DictRow
 
 from store.database import Pool
+from store.retention import MessageKind
 
 logger = logging.getLogger(__name__)
 
-FIELD = "gist"
-"""The episode value field that is embedded (what the library would name the vector row)."""
 BATCH = 256
-"""Most episodes claimed and embedded at once. Large batches let the model group texts of like
+"""Most messages claimed and embedded at once. Large batches let the model group texts of like
 length (an import's vectors: 0.62 of the model's own rate at 32, 0.80 at 128, 0.91 at 512;
 BENCHMARKS.md); a query waiting on the model waits for one chunk of 32 texts, not the batch;
-another user's episode waits for at most the batch in progress."""
+another user's message waits for at most the batch in progress."""
 IDLE_POLL_S = 5.0
 """How often an idle worker looks for work queued by other processes (this one wakes it)."""
 DRAIN_POLL_S = 0.02
-"""How often `drain` looks again while another worker holds due episodes."""
+"""How often `drain` looks again while another worker holds due messages."""
 RETRY_MAX_S = 300
-"""The longest wait before a failing episode is tried again (the delay doubles up to it)."""
+"""The longest wait before a failing message is tried again (the delay doubles up to it)."""
+TRIGGER_PREFIX = "engram_queue_vector_"
+"""Every queue trigger's name starts so (`install_triggers` replaces those of another kind)."""
 
 MIGRATIONS = (
     """
@@ -74,32 +81,76 @@ MIGRATIONS = (
         RETURN NULL;
     END $$
     """,
-    f"""
-    CREATE TRIGGER engram_queue_vector_on_insert AFTER INSERT ON store FOR EACH ROW
-    WHEN (NEW.value->>'kind' = 'episode' AND NEW.value ? '{FIELD}')
-    EXECUTE FUNCTION engram_queue_vector()
-    """,
-    f"""
-    CREATE TRIGGER engram_queue_vector_on_update AFTER UPDATE OF value ON store FOR EACH ROW
-    WHEN (NEW.value->>'kind' = 'episode' AND NEW.value ? '{FIELD}'
-          AND NEW.value->>'{FIELD}' IS DISTINCT FROM OLD.value->>'{FIELD}')
-    EXECUTE FUNCTION engram_queue_vector()
-    """,
-    # Episodes stored before the queue existed without a vector get one too.
-    f"""
-    INSERT INTO engram_pending_vectors (prefix, key)
-    SELECT s.prefix, s.key FROM store s
-    WHERE s.value->>'kind' = 'episode' AND s.value ? '{FIELD}' AND NOT EXISTS (
-        SELECT 1 FROM store_vectors v WHERE v.prefix = s.prefix AND v.key = s.key)
-    ON CONFLICT DO NOTHING
-    """,
+    # These three versions made the triggers for one kind, written into them, and queued what
+    # was stored before. The triggers are the application's now: every setup makes them from
+    # its message kind (`install_triggers`, which replaces these where they were made). The
+    # versions keep their numbers and do nothing.
+    "SELECT 'retired: the insert trigger'",
+    "SELECT 'retired: the update trigger'",
+    "SELECT 'retired: the first queueing'",
 )
 """Schema of the queue, appended to the store's own migrations (store/search.py)."""
 
-# The oldest due episode of every namespace first, then every namespace's second, and so on.
+_TRIGGERS = r"""
+SELECT tgname AS name FROM pg_trigger
+WHERE tgrelid = 'store'::regclass AND NOT tgisinternal AND tgname LIKE 'engram\_queue\_vector\_%'
+"""
+
+_INSERT_TRIGGER = """
+CREATE OR REPLACE TRIGGER {name} AFTER INSERT ON store FOR EACH ROW
+WHEN (NEW.value->>'kind' = {kind} AND NEW.value ? {field})
+EXECUTE FUNCTION engram_queue_vector()
+"""
+
+_UPDATE_TRIGGER = """
+CREATE OR REPLACE TRIGGER {name} AFTER UPDATE OF value ON store FOR EACH ROW
+WHEN (NEW.value->>'kind' = {kind} AND NEW.value ? {field}
+      AND NEW.value->>{field} IS DISTINCT FROM OLD.value->>{field})
+EXECUTE FUNCTION engram_queue_vector()
+"""
+
+# Messages stored while no trigger queued them (before these, or under another kind) get a
+# vector too. (A scan of the table, once per change of the message kind.)
+_QUEUE_UNEMBEDDED = """
+INSERT INTO engram_pending_vectors (prefix, key)
+SELECT s.prefix, s.key FROM store s
+WHERE s.value->>'kind' = %(kind)s AND s.value ? %(field)s AND NOT EXISTS (
+    SELECT 1 FROM store_vectors v
+    WHERE v.prefix = s.prefix AND v.key = s.key AND v.field_name = %(field)s)
+ON CONFLICT DO NOTHING
+"""
+
+
+def trigger_names(messages: MessageKind) -> tuple[str, str]:
+    """The insert and update triggers of this message kind (a digest: kinds are any text)."""
+    digest = hashlib.sha256(repr((messages.name, messages.field)).encode()).hexdigest()[:16]
+    return f"{TRIGGER_PREFIX}{digest}_insert", f"{TRIGGER_PREFIX}{digest}_update"
+
+
+async def install_triggers(conn: psycopg.AsyncConnection[DictRow], messages: MessageKind) -> None:
+    """Queue this kind's messages for their vectors, instead of any other kind's.
+
+    A store already set up for this kind is left alone (one catalog read): opening it takes no
+    lock on `store`.
+    """
+    wanted = trigger_names(messages)
+    found = {str(row["name"]) for row in await (await conn.execute(_TRIGGERS)).fetchall()}
+    if found == set(wanted):
+        return
+    literals = {"kind": sql.Literal(messages.name), "field": sql.Literal(messages.field)}
+    async with conn.transaction():
+        for name in sorted(found - set(wanted)):
+            await conn.execute(sql.SQL("DROP TRIGGER IF EXISTS {} ON store").format(
+                sql.Identifier(name)))
+        for template, name in zip((_INSERT_TRIGGER, _UPDATE_TRIGGER), wanted, strict=True):
+            await conn.execute(sql.SQL(template).format(name=sql.Identifier(name), **literals))
+        await conn.execute(_QUEUE_UNEMBEDDED, {"kind": messages.name, "field": messages.field})
+
+
+# The oldest due message of every namespace first, then every namespace's second, and so on.
 # Namespaces with pending work are found by skipping through the primary key, so a queue of one
-# flooding user's 100,000 episodes costs a handful of index reads, not a scan.
-_CLAIM = f"""
+# flooding user's 100,000 messages costs a handful of index reads, not a scan.
+_CLAIM = """
 WITH RECURSIVE owners AS (
     (SELECT prefix FROM engram_pending_vectors ORDER BY prefix LIMIT 1)
     UNION ALL
@@ -116,7 +167,7 @@ WITH RECURSIVE owners AS (
     ) q
     WHERE o.prefix IS NOT NULL
 )
-SELECT p.prefix, p.key, p.attempts, s.value->>'{FIELD}' AS text
+SELECT p.prefix, p.key, p.attempts, s.value->>%(field)s AS text
 FROM due d
 JOIN engram_pending_vectors p ON p.prefix = d.prefix AND p.key = d.key
 JOIN store s ON s.prefix = p.prefix AND s.key = p.key
@@ -125,10 +176,10 @@ LIMIT %(batch)s
 FOR UPDATE OF p SKIP LOCKED
 """
 
-# A vector is stored only while its episode still is (one deleted meanwhile is skipped).
-_STORE = f"""
+# A vector is stored only while its message still is (one deleted meanwhile is skipped).
+_STORE = """
 INSERT INTO store_vectors (prefix, key, field_name, embedding, created_at, updated_at)
-SELECT v.prefix, v.key, '{FIELD}', v.embedding::vector, now(), now()
+SELECT v.prefix, v.key, %s::text, v.embedding::vector, now(), now()
 FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(prefix, key, embedding)
 JOIN store s ON s.prefix = v.prefix AND s.key = v.key
 ON CONFLICT (prefix, key, field_name) DO UPDATE
@@ -143,16 +194,18 @@ WHERE p.prefix = d.prefix AND p.key = d.key
 
 _DUE = "SELECT EXISTS (SELECT 1 FROM engram_pending_vectors WHERE not_before <= now()) AS due"
 
+# The delay doubles with each attempt up to RETRY_MAX_S; the exponent is capped first, so a
+# message that has failed for ages (2^1024 is past a double) still gets its next try.
 _FAILED = """
 UPDATE engram_pending_vectors SET attempts = attempts + 1, last_error = %s,
-    not_before = now() + make_interval(secs => least(power(2, attempts), %s))
+    not_before = now() + make_interval(secs => least(power(2, least(attempts, 20)), %s))
 WHERE prefix = %s AND key = %s
 """
 
 
 @dataclass
 class Pending:
-    """One claimed episode: where it is and the text to embed."""
+    """One claimed message: where it is and the text to embed."""
 
     prefix: str
     key: str
@@ -179,23 +232,26 @@ def vector_literal(vector: Sequence[float]) -> str:
 
 @dataclass
 class VectorWorker:
-    """Fills in the vectors of queued episodes, a fair batch at a time."""
+    """Fills in the vectors of queued messages, a fair batch at a time."""
 
     pool: Pool
     embeddings: Embeddings
+    field_name: str
+    """The messages' embedded field (`MessageKind.field`)."""
     batch: int = BATCH
     stats: WorkerStats = field(default_factory=WorkerStats)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
-        """Tell the worker that episodes were queued (by this process)."""
+        """Tell the worker that messages were queued (by this process)."""
         self._wake.set()
 
     async def fill_once(self) -> int:
-        """Embed and store one fair batch; return how many episodes it settled (0: none due)."""
+        """Embed and store one fair batch; return how many messages it settled (0: none due)."""
         async with self.pool.connection() as conn, conn.transaction():
-            rows = await (await conn.execute(_CLAIM, {"batch": self.batch})).fetchall()
+            rows = await (await conn.execute(
+                _CLAIM, {"batch": self.batch, "field": self.field_name})).fetchall()
             if not rows:
                 return 0
             claimed = [Pending(r["prefix"], r["key"], r["text"], r["attempts"]) for r in rows]
@@ -207,7 +263,7 @@ class VectorWorker:
             done = [p for p in embeddable if (p.prefix, p.key) not in failed]
             stored = [(p, v) for p, v in zip(embeddable, vectors, strict=True) if v is not None]
             if stored:
-                await conn.execute(_STORE, ([p.prefix for p, _ in stored],
+                await conn.execute(_STORE, (self.field_name, [p.prefix for p, _ in stored],
                                             [p.key for p, _ in stored],
                                             [vector_literal(v) for _, v in stored]))
             settled = [p for p in claimed if not p.text] + done
@@ -227,7 +283,7 @@ class VectorWorker:
             return [], {}
         try:
             return list(await self.embeddings.aembed_documents([p.text or "" for p in pending])), {}
-        except Exception as err:  # any model error: the episodes stay queued
+        except Exception as err:  # any model error: the messages stay queued
             self._failed(err)
             if len(pending) == 1:
                 return [None], {(pending[0].prefix, pending[0].key): repr(err)}
@@ -249,9 +305,9 @@ class VectorWorker:
         logger.warning("embedding pending vectors failed (they stay queued): %r", err)
 
     async def drain(self) -> int:
-        """Fill every vector that is due now; return how many episodes this call settled.
+        """Fill every vector that is due now; return how many messages this call settled.
 
-        Episodes another worker holds are waited for, so when this returns every episode
+        Messages another worker holds are waited for, so when this returns every message
         queued before it is embedded or failed (and retried later).
         """
         total = 0
@@ -296,7 +352,7 @@ class VectorWorker:
 
 
 async def pending_count(pool: Pool) -> dict[str, float]:
-    """How many episodes wait for a vector, how many have failed, and the oldest's age (s)."""
+    """How many messages wait for a vector, how many have failed, and the oldest's age (s)."""
     async with pool.connection() as conn:
         row = await (await conn.execute(
             "SELECT count(*) AS pending, count(*) FILTER (WHERE attempts > 0) AS failing, "
@@ -305,23 +361,3 @@ async def pending_count(pool: Pool) -> dict[str, float]:
     assert row is not None
     return {"pending": int(row["pending"]), "failing": int(row["failing"]),
             "oldest_s": float(row["oldest_s"])}
-
-
-async def main() -> None:
-    """Fill vectors for the configured database until interrupted (a worker of its own)."""
-    import os
-
-    from store.postgres import store
-
-    os.environ["ENGRAM_VECTOR_WORKER"] = "on"
-    async with store():
-        logger.warning("filling episodes' vectors; Ctrl-C stops")
-        await asyncio.Event().wait()
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass

@@ -91,20 +91,24 @@ async def checkpointer() -> AsyncIterator[AsyncPostgresSaver]:
 
 
 @asynccontextmanager
-async def store(kinds: KindPolicy | None = None) -> AsyncIterator[MemoryStore]:
+async def store(
+    kinds: KindPolicy | None = None, work: MemoryWork | None = None,
+) -> AsyncIterator[MemoryStore]:
     """Tier 2: memories in Postgres, searched by meaning and words per namespace.
 
-    Facts are embedded as they are written; episodes are stored at once and embedded moments
-    later by a background worker (store/pending_vectors.py). Namespaces past
-    store.search.EXACT_MAX memories get an HNSW index of their own, built in the background every
-    ENGRAM_VECTOR_INDEX_INTERVAL_S seconds (default 300; 0 turns it off).
+    Values are embedded as they are written, except the messages (`kinds.messages`): those are
+    stored at once and embedded moments later by a background worker (store/pending_vectors.py).
+    Namespaces past store.search.EXACT_MAX memories get an HNSW index of their own, built in the
+    background every ENGRAM_VECTOR_INDEX_INTERVAL_S seconds (default 300; 0 turns it off).
 
     Args:
-        kinds: what a value's `kind` means to the store (default TTLs, ranking bonuses); the
-            application's (Engram's: agent/stores.py). None: no kind is treated specially.
+        kinds: what a value's `kind` means to the store (default TTLs, ranking bonuses, the
+            messages); the application's (Engram's: agent/stores.py). None: no kind is treated
+            specially.
+        work: what runs beside the store (None: as the environment configures it).
     """
     model = await asyncio.to_thread(configured_model)
-    work = MemoryWork.configured()  # a bad setting fails before anything starts
+    work = work or MemoryWork.configured()  # a bad setting fails before anything starts
     async with connection_pool(await database_url(), options=SESSION_OPTIONS) as pool:
         await require_pgvector(pool)
         await require_dims(pool, model)

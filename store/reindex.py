@@ -29,7 +29,7 @@ async def reindex(url: str, model: EmbeddingModel) -> int:
     async with connection_pool(url) as pool:
         await require_pgvector(pool)
         async with pool.connection() as conn, conn.transaction():
-            # Which fields each item had embedded (facts their text, episodes their gist; none
+            # Which fields each item had embedded (most their text, messages another; none
             # for records kept out of search), so each is re-embedded the same way.
             rows = await (await conn.execute(
                 "SELECT prefix, key, field_name FROM store_vectors")).fetchall()

@@ -1,8 +1,9 @@
-"""How long memories are kept: a write's default TTL, from its kind's or its namespace's.
+"""What a value's kind means to the store: its default TTL, its ranking, whether it is a message.
 
 TTLs are in minutes (the store's unit) and refreshed whenever a memory is read or rewritten.
-The store is generic: which kinds exist, and how long each is kept, is the application's
-(`KindPolicy`, given to the store by its factory; Engram's are in agent/memory/model/kinds.py).
+The store is generic: which kinds exist, how long each is kept and which one holds the
+conversation's messages is the application's (`KindPolicy`, given to the store by its factory;
+Engram's are in agent/memory/model/kinds.py).
 """
 
 from __future__ import annotations
@@ -19,8 +20,22 @@ HISTORY_TTL_MINUTES = 365 * DAY
 
 
 @dataclass(frozen=True)
+class MessageKind:
+    """The kind that holds a conversation's own messages, one value a message.
+
+    Messages come many at a time (a turn, an import), so their vectors are filled in off the
+    write path (store/pending_vectors.py); store/conversations.py lists them by thread.
+    """
+
+    name: str
+    """The values' `kind`."""
+    field: str
+    """The value field that is embedded (the name of its vector row)."""
+
+
+@dataclass(frozen=True)
 class KindPolicy:
-    """What the store does by a value's `kind`: its default TTL and its ranking bonus."""
+    """What the store does by a value's `kind`: its default TTL, its ranking, its messages."""
 
     ttl_minutes: Mapping[str, float | None] = field(default_factory=dict)
     """Default TTL by kind (None or absent: kept until deleted)."""
@@ -30,6 +45,9 @@ class KindPolicy:
     """Default TTL of everything under a namespace root, whatever its kind."""
     keep_own_ttl_superseded: frozenset[str] = frozenset()
     """Kinds that keep their own TTL once superseded (others get HISTORY_TTL_MINUTES)."""
+    messages: MessageKind | None = None
+    """The kind of the conversation's messages (None: every value is embedded as it is put,
+    and the store keeps no conversations)."""
 
     def default_ttl(self, namespace: tuple[str, ...], value: Mapping[str, Any]) -> float | None:
         """The TTL a write gets when it names none."""

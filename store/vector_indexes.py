@@ -27,6 +27,7 @@ from psycopg import sql
 
 from store import search
 from store.database import Pool
+from store.embeddings import INDEX_PARAMS
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +107,8 @@ async def build_index(pool: Pool, prefix: str) -> str:
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON store_vectors "
         "USING hnsw (embedding vector_cosine_ops) WITH (m = {m}, ef_construction = {ef}) "
         "WHERE prefix = {prefix}"
-    ).format(name=sql.Identifier(name), m=sql.Literal(search.INDEX_PARAMS["m"]),
-             ef=sql.Literal(search.INDEX_PARAMS["ef_construction"]), prefix=sql.Literal(prefix))
+    ).format(name=sql.Identifier(name), m=sql.Literal(INDEX_PARAMS["m"]),
+             ef=sql.Literal(INDEX_PARAMS["ef_construction"]), prefix=sql.Literal(prefix))
     async with pool.connection() as conn:
         # The graph being built must fit in memory, or the build slows down many times.
         await conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(

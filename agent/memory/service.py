@@ -13,18 +13,26 @@ status of each).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from langgraph.store.base import BaseStore, Item, SearchItem
 from langgraph_sdk.client import LangGraphClient
 
 from agent.context import ApprovalPolicy
-from agent.memory.model.checks import MAX_QUERY_CHARS, InvalidCorrection
-from agent.memory.model.episodes import Utterance
+from agent.memory.model.checks import (
+    MAX_QUERY_CHARS,
+    InvalidCorrection,
+    check_correction,
+    check_label,
+    check_metadata,
+)
+from agent.memory.model.episodes import Utterance, is_episode
 from agent.memory.model.kinds import KINDS
+from agent.memory.model.limits import MAX_LISTED, MAX_SCANNED, MAX_SCOPE_ID_CHARS, MAX_STATED
 from agent.memory.model.schema import (
     Identity,
     MemoryCandidate,
@@ -33,8 +41,9 @@ from agent.memory.model.schema import (
     memory_namespace,
     shared_namespace,
 )
-from agent.memory.read import browse
+from agent.memory.read import browse, filters
 from agent.memory.read.browse import MemoryNotFound
+from agent.memory.read.filters import Filter
 from agent.memory.text.messages import control_character
 from agent.memory.write import approval, corrections, erase, ledger
 from agent.memory.write.importer import ImportReport, InvalidImport, import_sessions, parse_sessions
@@ -42,8 +51,7 @@ from agent.memory.write.reconcile import MemoryOperation
 from agent.memory.write.turns import Extractor, Turn, extractor, report, write_turns
 from store import conversations
 
-MAX_LIMIT = 200
-"""The most memories, conversations or episodes one call lists."""
+ItemT = TypeVar("ItemT", bound=Item)
 
 
 class NotYours(PermissionError):
@@ -63,12 +71,12 @@ def status_of(err: Exception) -> int | None:
 
 
 def check_limit(raw: Any, default: int) -> int:
-    """A listing's `limit` (None: `default`), a whole number from 1 to MAX_LIMIT."""
+    """A listing's `limit` (None: `default`), a whole number from 1 to MAX_LISTED."""
     if raw is None:
         return default
     text = str(raw)
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-        raise InvalidCorrection(f"`limit` must be a whole number from 1 to {MAX_LIMIT}, got "
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LISTED:
+        raise InvalidCorrection(f"`limit` must be a whole number from 1 to {MAX_LISTED}, got "
                                 f"{raw!r}")
     return int(text)
 
@@ -96,6 +104,35 @@ def check_message(text: str, field: str = "text") -> str:
         raise InvalidCorrection(f"`{field}` contains the control character {control}: send "
                                 "plain text")
     return text
+
+
+SCOPE_FIELDS = ("agent_id", "app_id", "run_id")
+"""What a memory may be kept under besides its user (a client's labels, checked)."""
+
+
+def check_count(count: int, most: int, field: str) -> None:
+    """Refuse a list or a limit over `most`, naming the field."""
+    if count > most:
+        raise InvalidCorrection(f"`{field}` has {count}; at most {most}")
+
+
+def check_scope(scope: dict[str, Any] | None) -> dict[str, str] | None:
+    """Agent, app and run ids a memory is kept under: short plain text each."""
+    if not scope:
+        return None
+    if unknown := sorted(set(scope) - set(SCOPE_FIELDS)):
+        raise InvalidCorrection(f"unknown scope fields {unknown}: use {list(SCOPE_FIELDS)}")
+    return {field: check_label(value, field, MAX_SCOPE_ID_CHARS)
+            for field, value in scope.items() if value is not None} or None
+
+
+FILTER_ENTITIES = filters.ENTITIES
+"""The ids a filter names (the user's own, and the scope a memory is kept under)."""
+
+
+def parse_filter(raw: Any) -> Filter | None:
+    """A caller's filter, bounded and typed (agent/memory/read/filters.py); {} or None: none."""
+    return filters.parse(raw) if raw else None
 
 
 @dataclass(frozen=True)
@@ -128,9 +165,62 @@ class MemoryService:
         """The caller's most recently written current memories (no episodes unless `kind`)."""
         return await browse.recent(self.store, self.namespace, limit, check_kind(kind))
 
+    def filter_fields(self, item: Item) -> dict[str, Any]:
+        """What a filter (agent/memory/read/filters.py) reads of a memory."""
+        scope = item.value.get("scope")
+        scope = scope if isinstance(scope, dict) else {}
+        return {"user_id": self.identity.user_id, **{f: scope.get(f) for f in SCOPE_FIELDS},
+                "categories": [Stored(item.value).kind], "metadata": item.value.get("metadata"),
+                "created_at": item.created_at.isoformat(),
+                "updated_at": item.updated_at.isoformat()}
+
+    async def _kept(self, items: Sequence[ItemT], where: Filter | None) -> list[ItemT]:
+        """The items `where` keeps: at most MAX_FILTER_PARTS checks for each, off the loop."""
+        if where is None:
+            return list(items)
+        fields = [self.filter_fields(item) for item in items]
+        kept = await asyncio.to_thread(
+            lambda: [filters.matches(where, f) for f in fields])
+        return [item for item, keep in zip(items, kept, strict=True) if keep]
+
+    async def search_where(self, query: str, limit: int, raw_filter: Any,
+                           threshold: float | None = None) -> list[SearchItem]:
+        """`search` of memories (no episodes) narrowed by a filter and a least score.
+
+        `raw_filter` is parsed and bounded first (parse_filter). Filtering comes after ranking,
+        so a filtered search looks through MAX_SCANNED hits.
+        """
+        check_count(limit, MAX_LISTED, "limit")
+        where = parse_filter(raw_filter)
+        hits = await self.search(query, MAX_SCANNED if where else limit, episodes=False)
+        hits = [h for h in hits if threshold is None or (h.score or 0.0) >= threshold]
+        return (await self._kept(hits, where))[:limit]
+
+    async def listing(self, raw_filter: Any = None) -> list[Item]:
+        """The caller's current memories a filter keeps, newest first (MAX_SCANNED read)."""
+        where = parse_filter(raw_filter)
+        return await self._kept(await self.recent(MAX_SCANNED), where)
+
     async def get(self, key: str) -> Item:
         """The caller's current memory `key` (MemoryNotFound if there is none)."""
         return await browse.current(self.store, self.namespace, key)
+
+    async def get_memory(self, key: str) -> Item:
+        """The caller's current memory `key` that is not an episode (else MemoryNotFound)."""
+        item = await self.get(key)
+        if is_episode(item.value):
+            raise MemoryNotFound(f"no memory with key {key!r} is yours: {key!r} is a "
+                                 "conversation's episode, not a memory")
+        return item
+
+    async def text_history(self, item: Item) -> list[tuple[str, str | None]]:
+        """Each text the memory has said, oldest first, with when it stopped (None: now)."""
+        texts = [(Stored(old.value).text, _text_or_none(old.value.get("invalid_at")))
+                 for old in await self.history(item)]
+        texts += [(str(h.get("text", "")), _text_or_none(h.get("until")))
+                  for h in item.value.get("history", []) if isinstance(h, dict)]
+        texts.sort(key=lambda pair: pair[1] or "")
+        return [*texts, (Stored(item.value).text, None)]
 
     async def history(self, item: Item) -> list[Item]:
         """The superseded texts a memory replaced, oldest first (none for a shared one)."""
@@ -168,6 +258,65 @@ class MemoryService:
     async def delete(self, key: str) -> list[str]:
         """Delete a memory with its history and the episodes that state it; the keys deleted."""
         return await corrections.delete(self.store, self.namespace, key)
+
+    async def delete_where(self, raw_filter: Any) -> int:
+        """Delete every current memory a filter keeps (of the MAX_SCANNED newest); how many went."""
+        if not raw_filter:
+            raise InvalidCorrection("name what to delete: an empty filter would delete everything")
+        deleted = 0
+        for item in await self.listing(raw_filter):
+            deleted += len(await self.delete(item.key))
+        return deleted
+
+    async def annotate(self, key: str, scope: dict[str, Any] | None, metadata: Any) -> Item:
+        """Keep the caller's memory `key` under `scope` (agent, app, run ids) with `metadata`.
+
+        Both are checked like every stored string (size, control characters) and scrubbed.
+        """
+        checked = check_scope(scope)
+        return await corrections.annotate(self.store, self.namespace, key, checked,
+                                          check_metadata(metadata))
+
+    async def add_stated(
+        self, texts: Sequence[str], request_id: str, scope: dict[str, Any] | None = None,
+        metadata: Any = None,
+    ) -> list[tuple[dict[str, Any], Item | None]]:
+        """Keep each of `texts` as a fact stated outright, one write keyed by `request_id`.
+
+        Every text is checked as a correction is (plain, bounded, not an instruction) and
+        every annotation as `annotate` checks it, all before anything is written. Returns each
+        operation (as the ledger reports it) with the memory it left (None: a no-op, a deletion).
+        """
+        check_count(len(texts), MAX_STATED, "messages")
+        checked_scope, checked_metadata = check_scope(scope), check_metadata(metadata)
+        candidates = [MemoryCandidate(kind="fact", subject=" ".join(text.split())[:200],
+                                      text=check_correction(text, f"messages[{index}]"),
+                                      importance=0.5, confidence=1.0)
+                      for index, text in enumerate(texts)]
+        entry, _ = await self.write_stated(
+            candidates, Source(thread_id=f"stated-{request_id}", message_id=request_id),
+            gated=False)
+        results: list[tuple[dict[str, Any], Item | None]] = []
+        for op in entry.operations:
+            item = None
+            if op["action"] not in ("noop", "delete"):
+                item = await self.store.aget(self.namespace, op["key"])
+                if item is not None and (checked_scope or checked_metadata):
+                    item = await corrections.annotate(self.store, self.namespace, item.key,
+                                                      checked_scope, checked_metadata)
+            results.append((op, item))
+        return results
+
+    async def record_event(self, event_id: str, results: Any) -> None:
+        """Record what a write request did, for the caller to read back by `event_id`."""
+        await ledger.record_event(self.store, self.identity, event_id, results)
+
+    async def event(self, event_id: str) -> dict[str, Any]:
+        """What the caller's write request `event_id` did (MemoryNotFound if there was none)."""
+        found = await ledger.event(self.store, self.identity, event_id)
+        if found is None:
+            raise MemoryNotFound(f"no event {event_id!r} of yours")
+        return found
 
     async def named(self, key: str | None = None, text: str | None = None,
                     fields: tuple[str, str] = ("key", "text")) -> Item:
@@ -249,6 +398,10 @@ class MemoryService:
                                    str(source.message_id))
         assert entry is not None, "write_turns records every turn it writes"
         return entry, False
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 async def _no_words(text: str) -> list[MemoryCandidate]:

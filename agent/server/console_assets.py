@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from starlette._utils import get_route_path
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -35,7 +36,8 @@ class ConsoleAssets:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve a console file, redirect the bare prefix, or hand the request on."""
-        path = scope.get("path", "") if scope["type"] == "http" else ""
+        # The path as the app sees it: under a mount prefix too (`scope["path"]` keeps it).
+        path = get_route_path(scope) if scope["type"] == "http" else ""
         if path != PREFIX and not path.startswith(PREFIX + "/"):
             await self.app(scope, receive, send)
             return
@@ -45,7 +47,8 @@ class ConsoleAssets:
             response = Response("the console's files are read-only", status_code=405,
                                 headers={"allow": "GET, HEAD"})
         elif path == PREFIX:
-            response = RedirectResponse(PREFIX + "/", status_code=308)
+            response = RedirectResponse(scope.get("root_path", "") + PREFIX + "/",
+                                        status_code=308)
         elif name in FILES:
             response = FileResponse(ASSETS / FILES[name], headers=HEADERS)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import graphlib
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,18 @@ def test_nodes_never_import_each_other() -> None:
                                and name.removeprefix("agent.nodes.") in nodes - {path.stem})
              for path in modules("agent/nodes") if path.stem in nodes}
     assert {path: names for path, names in wrong.items() if names} == {}
+
+
+def test_store_modules_import_each_other_without_a_cycle() -> None:
+    """store/ is a DAG, counting imports inside functions (a cycle there breaks only at run time)."""
+    paths = {path.stem: path for path in modules("store") if path.stem != "__init__"}
+    graph = {name: {other for other in paths
+                    if any(found == f"store.{other}" or found.startswith(f"store.{other}.")
+                           for found in imported(path))}
+             for name, path in paths.items()}
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as err:
+        cycle = " -> ".join(reversed(err.args[1]))  # each imports the next
+        pytest.fail(f"store/ imports in a circle: {cycle}")
+    assert set(order) == set(paths)

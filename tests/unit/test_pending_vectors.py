@@ -15,7 +15,7 @@ from agent.graph import builder
 from agent.memory.model.episodes import Utterance, episode_puts
 from agent.memory.model.schema import Source
 from agent.prompts import EPISODES_HEADER, MEMORY_HEADER
-from store.pending_vectors import VectorWorker, pending_count
+from store.pending_vectors import RETRY_MAX_S, VectorWorker, pending_count
 from tests.unit.fakes import RecordingChatModel, new_user
 
 
@@ -65,6 +65,11 @@ async def put_messages(store: Any, ns: tuple[str, ...], texts: list[str]) -> lis
                              source)
     await store.abatch(puts)
     return [put.key for put in puts]
+
+
+def worker_of(store: Any, embeddings: Embeddings, **settings: Any) -> VectorWorker:
+    """A worker of its own for the store's messages (the test drives it)."""
+    return VectorWorker(store.conn, embeddings, store.kinds.messages.field, **settings)
 
 
 async def vector_keys(store: Any, ns: tuple[str, ...]) -> set[str]:
@@ -121,7 +126,7 @@ async def test_a_failing_model_leaves_episodes_stored_queued_and_retried(
     keys = await put_messages(quiet_store, ns, ["I play the cello on Sundays.",
                                                 "My sister lives in Porto."])
     flaky = FlakyEmbeddings(quiet_store.embeddings, fail_calls=3)
-    worker = VectorWorker(quiet_store.conn, flaky)
+    worker = worker_of(quiet_store, flaky)
 
     await worker.drain()
 
@@ -150,8 +155,7 @@ async def test_one_text_the_model_refuses_does_not_hold_up_the_others(quiet_stor
     keys = await put_messages(quiet_store, ns, ["We moved to Leeds in May.",
                                                 "REFUSED text of some kind.",
                                                 "The dog is called Biscuit."])
-    worker = VectorWorker(quiet_store.conn, FlakyEmbeddings(quiet_store.embeddings,
-                                                            refuse="REFUSED"))
+    worker = worker_of(quiet_store, FlakyEmbeddings(quiet_store.embeddings, refuse="REFUSED"))
     await worker.drain()
     assert await vector_keys(quiet_store, ns) == {keys[0], keys[2]}
     assert set(await queued(quiet_store, ns)) == {keys[1]}
@@ -162,7 +166,7 @@ async def test_a_flood_from_one_user_does_not_starve_another(quiet_store: Any) -
     await put_messages(quiet_store, flooding, [f"Imported note number {i}." for i in range(80)])
     [theirs] = await put_messages(quiet_store, other, ["I start my new job on Monday."])
     recording = FlakyEmbeddings(quiet_store.embeddings)
-    worker = VectorWorker(quiet_store.conn, recording, batch=8)
+    worker = worker_of(quiet_store, recording, batch=8)
 
     await worker.fill_once()
 
@@ -202,3 +206,25 @@ async def test_a_fact_is_found_by_meaning_in_the_very_next_turn(
     # In the facts of the prompt, found by meaning only (no word in common), in another thread.
     facts = model.seen[1][0].text.split(MEMORY_HEADER, 1)[1].split(EPISODES_HEADER, 1)[0]
     assert "allergic to peanuts" in facts
+
+
+async def test_an_episode_failing_for_ages_does_not_fail_the_batch_of_the_others(
+    quiet_store: Any,
+) -> None:
+    ns = namespace()
+    keys = await put_messages(quiet_store, ns, ["REFUSED since the dawn of time.",
+                                                "We planted tulips by the fence."])
+    async with quiet_store.conn.connection() as conn:
+        # 2^5000 seconds is past what a double holds: its next delay must still be computed.
+        await conn.execute("UPDATE engram_pending_vectors SET attempts = 5000 "
+                           "WHERE prefix = %s AND key = %s", (".".join(ns), keys[0]))
+    worker = worker_of(quiet_store, FlakyEmbeddings(quiet_store.embeddings, refuse="REFUSED"))
+    await worker.drain()
+
+    assert await vector_keys(quiet_store, ns) == {keys[1]}
+    async with quiet_store.conn.connection() as conn:
+        row = await (await conn.execute(
+            "SELECT attempts, extract(epoch FROM not_before - now()) AS wait "
+            "FROM engram_pending_vectors WHERE prefix = %s AND key = %s",
+            (".".join(ns), keys[0]))).fetchone()
+    assert row["attempts"] == 5001 and 0 < row["wait"] <= RETRY_MAX_S

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -179,3 +180,37 @@ async def test_the_ranking_does_not_depend_on_the_branch_threshold(
         assert [(i.key, round(i.score or 0, 6)) for i in approximate] == [
             (i.key, round(i.score or 0, 6)) for i in exact]
         assert all(i.value["_match"]["lexical"] > 0 for i in exact)
+
+
+async def test_word_keys_widen_to_128_bits_on_a_populated_store(
+    new_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ns = ("memories", "acme", "user:wide")
+    prefix = ".".join(ns)
+    # The release before: the last change of the word key not yet applied.
+    before = max(v for v, m in enumerate(search.MIGRATIONS) if "FUNCTION engram_word_key(" in m)
+    async with database.connection_pool(new_database(), options=SESSION_OPTIONS) as pool:
+        with monkeypatch.context() as patch:
+            patch.setattr(search, "MIGRATIONS", search.MIGRATIONS[:before])
+            old = await filled(pool, {ns: 300})
+            await old.aput(ns, "tea", {"text": "My favourite tea is genmaicha."})
+
+        store = MemoryStore(pool, index=MODEL.index_config())
+        await store.setup()  # today's migrations, on the populated store
+
+        async with pool.connection() as conn:
+            row = await (await conn.execute("SELECT engram_word_key(%s, 'tea') AS key",
+                                            (prefix,))).fetchone()
+            assert row == {"key": hashlib.md5(prefix.encode()).hexdigest() + "tea"}
+            # Read through the word index alone: it holds the new keys of every stored memory.
+            await conn.execute("SET enable_seqscan = off")
+            found = "SELECT count(*) AS n FROM store WHERE engram_word_keys(prefix, " \
+                    "value->>'text') @> ARRAY[engram_word_key(%s, %s)]"
+            plan = await (await conn.execute("EXPLAIN " + found, (prefix, "garden"))).fetchall()
+            assert "store_words_idx" in str(plan)
+            for word, n in (("garden", 300), ("genmaicha", 1)):
+                assert await (await conn.execute(found, (prefix, word))).fetchone() == {"n": n}
+            await conn.execute("RESET enable_seqscan")
+        by_word = [i.key for i in await store.asearch(ns, query="genmaicha", limit=3)
+                   if i.value["_match"]["lexical"] > 0]
+        assert by_word == ["tea"]

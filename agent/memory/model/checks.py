@@ -11,6 +11,11 @@ from datetime import UTC, datetime
 from typing import Any, get_args
 
 from agent.memory.model.kinds import MemoryKind
+from agent.memory.model.limits import (
+    MAX_METADATA_KEY_CHARS,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE_CHARS,
+)
 from agent.memory.model.schema import MemoryValue, Source
 from agent.memory.text.injection import is_instruction_or_claim
 from agent.memory.text.messages import control_character
@@ -93,3 +98,43 @@ def client_memory(value: Any) -> dict[str, Any]:
         text=text.text, kind=kind, subject=subject, importance=importance, confidence=confidence,
         source=Source(), created_at=moment, updated_at=moment, scrubbed=text.counts,
     ).model_dump(mode="json", exclude_none=True)
+
+
+def check_label(value: Any, field: str, limit: int) -> str:
+    """A short identifier a memory is kept under (an agent, app or run id): plain, bounded text."""
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise InvalidCorrection(f"`{field}` must be a non-empty string of at most {limit} "
+                                "characters")
+    if control := control_character(value):
+        raise InvalidCorrection(f"`{field}` contains the control character {control}: send "
+                                "plain text")
+    return value
+
+
+def check_metadata(raw: Any, field: str = "metadata") -> dict[str, Any] | None:
+    """A memory's metadata: a flat object of at most MAX_METADATA_KEYS scalar fields.
+
+    Keys are short plain text; a string value is plain text within MAX_METADATA_VALUE_CHARS,
+    scrubbed like any text Engram stores (a card number or an e-mail address is masked). None
+    stays None (no metadata).
+    """
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidCorrection(f"`{field}` must be an object of fields")
+    if len(raw) > MAX_METADATA_KEYS:
+        raise InvalidCorrection(f"`{field}` has {len(raw)} fields; at most {MAX_METADATA_KEYS}")
+    checked: dict[str, Any] = {}
+    for key, value in raw.items():
+        check_label(key, f"{field} field name", MAX_METADATA_KEY_CHARS)
+        where = f"{field}.{key}"
+        if isinstance(value, str):
+            if value:
+                check_label(value, where, MAX_METADATA_VALUE_CHARS)
+            checked[key] = scrub(value).text
+        elif value is None or isinstance(value, bool | int | float):
+            checked[key] = value
+        else:
+            raise InvalidCorrection(f"`{where}` must be a string, a number, true, false or "
+                                    "null (metadata is flat)")
+    return checked

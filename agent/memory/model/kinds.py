@@ -16,6 +16,9 @@ MemoryKind = Literal["preference", "fact", "procedural", "feedback", "summary"]
 """What extraction, reconciliation and clients write."""
 EPISODE = "episode"
 """One message of the conversation itself, written by turns and imports only."""
+EPISODE_GIST = "gist"
+"""The field of an episode that is embedded, after it is stored, by the store's vector worker
+(its whole text is word-indexed)."""
 
 
 @dataclass(frozen=True)

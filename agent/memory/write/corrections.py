@@ -57,3 +57,17 @@ async def delete(store: BaseStore, namespace: tuple[str, ...], key: str) -> list
 async def forget_text(store: BaseStore, namespace: tuple[str, ...], text: str) -> list[str]:
     """Delete the memory that `text` names (see `matching`); return the keys deleted."""
     return await delete(store, namespace, (await matching(store, namespace, text)).key)
+
+
+async def annotate(store: BaseStore, namespace: tuple[str, ...], key: str,
+                   scope: dict[str, str] | None, metadata: dict[str, Any] | None) -> Item:
+    """Keep a memory under `scope` (agent, app, run ids) with `metadata`, both already checked.
+
+    A memory's annotations are a client's labels for it, not what it says: they are replaced
+    whole, with no history.
+    """
+    item = await current(store, namespace, key)
+    value = {k: v for k, v in item.value.items() if k != "_match"}
+    await store.aput(namespace, key, {**value, "scope": scope or None, "metadata": metadata},
+                     index=False)
+    return await current(store, namespace, key)

@@ -84,3 +84,20 @@ async def record(
         value["decided_at"] = now
     await store.aput(ledger_namespace(identity), turn_key(thread_id, message_id), value,
                      index=False)
+
+
+EVENT_PREFIX = "event:"
+
+
+async def record_event(store: BaseStore, identity: Identity, event_id: str,
+                       results: Any) -> None:
+    """Record what a client's write request did, for the client to read back by its id."""
+    await store.aput(ledger_namespace(identity), EVENT_PREFIX + event_id, {
+        "status": "SUCCEEDED", "results": results,
+        "created_at": datetime.now(UTC).isoformat()}, index=False)
+
+
+async def event(store: BaseStore, identity: Identity, event_id: str) -> dict[str, Any] | None:
+    """What the write request `event_id` of the caller's did, or None if there was none."""
+    item = await store.aget(ledger_namespace(identity), EVENT_PREFIX + event_id)
+    return dict(item.value) if item is not None else None
