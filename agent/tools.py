@@ -37,13 +37,9 @@ from agent.memory.model.schema import (
     MemoryCandidate,
     Source,
     Stored,
-    identity_of,
     memory_key,
 )
-from agent.memory.service import MemoryService, status_of
-from agent.memory.write import approval
-from agent.memory.write.reconcile import MemoryOperation
-from agent.memory.write.turns import settle
+from agent.memory.service import MemoryService, NoStore, status_of
 
 MAX_TOOL_CALLS = 6
 """Tool calls the model may make in one turn; past them it must answer with what it has."""
@@ -64,10 +60,11 @@ def data(payload: dict[str, Any]) -> str:
 
 
 def _memory(runtime: ToolRuntime[Any, Any]) -> MemoryService:
-    if runtime.store is None:
-        raise Refused("memory is not available in this run (no store configured)")
     context = runtime.context if isinstance(runtime.context, Context) else Context()
-    return MemoryService(runtime.store, identity_of(runtime), context.approval)
+    try:
+        return MemoryService.of_run(runtime, context.approval)
+    except NoStore as err:
+        raise Refused("memory is not available in this run (no store configured)") from err
 
 
 def _source(runtime: ToolRuntime[Any, Any]) -> Source:
@@ -97,17 +94,13 @@ def _when(item: Any) -> str:
 
 async def _write(memory: MemoryService, source: Source, candidate: MemoryCandidate) -> str:
     """Write `candidate` through the write path, keyed by the tool call; the result as data."""
-    entry, replayed = await memory.write_stated([candidate], source)
+    entry, _ = await memory.write_stated([candidate], source)
     operations = entry.operations
     if entry.plan is not None and not entry.decided:
         # Gated: the run pauses here with the approval request a turn's write makes; on
         # resume the call runs again, finds its plan in the ledger, and settles it once.
-        pending = [MemoryOperation.model_validate(op) for op in entry.plan.operations]
-        operations, decided = await settle(memory.store, memory.identity, entry,
-                                           interrupt(approval.request(pending)), source)
-        telemetry.record_operations(decided)
-    elif not replayed:
-        telemetry.record_operations(operations)
+        operations = await memory.settle(entry, interrupt(memory.approval_request(entry)),
+                                         source)
     return data({"written": [{"id": op["key"], "action": op["action"], "status": op["status"],
                               "reason": op["reason"]} for op in operations]})
 

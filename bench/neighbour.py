@@ -8,8 +8,10 @@ real server:
 2. Noisy neighbour: a victim runs `--turns` turns in its own thread, alone (quiet), then while an
    attacker (another member) loops worst-case requests on `--attackers` connections (noisy),
    then alone again. The attacker's requests are the largest each route accepts, filled with
-   the scrubber's worst shapes (tests/data/hostile_texts.py), plus oversized ones. The goal:
-   the victim's noisy p50 within 1.5x of its quiet p50 (both quiet phases pooled, same run).
+   the scrubber's worst shapes (tests/data/hostile_texts.py), plus oversized ones, through the
+   server's routes, Mem0's routes and MCP (`--attacks` picks some). The goal: the victim's noisy
+   p50 within 1.5x of its quiet p50 (both quiet phases pooled, same run); 1.2x with only the
+   Mem0 and MCP doors attacking (`--attacks "mem0 add" "mem0 search" "mcp remember" "mcp search"`).
 
     .venv/bin/python bench/neighbour.py                 # --turns 30 --attackers 2 --tries 5
 """
@@ -107,6 +109,17 @@ def attacks(namespace: list[str]) -> dict[str, Body]:
         "store search": lambda t: ("POST", "/store/items/search", {
             "namespace_prefix": namespace, "query": two_thousand[1]}),
         "refused": lambda t: next(refused)(t),
+        "mem0 add": lambda t: ("POST", "/v3/memories/add/", {"messages": [
+            {"role": "user", "content": next(shapes)[:30_000]} for _ in range(30)]}),
+        "mem0 search": lambda t: ("POST", "/v3/memories/search/", {
+            "query": two_thousand[2], "filters": {"OR": [{"agent_id": f"a{n}"} for n in range(31)]}}),
+        "mcp remember": lambda t: ("POST", "/engram/mcp", {
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "remember", "arguments": {"text": two_thousand[3] * 2}}}),
+        "mcp search": lambda t: ("POST", "/engram/mcp", {
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "search_memory", "arguments": {"query": two_thousand[4],
+                                                              "limit": 50}}}),
     }
 
 
@@ -114,8 +127,8 @@ async def request(http: httpx.AsyncClient, thread: str, body: Body) -> tuple[int
     method, path, payload = body(thread)
     data = json.dumps(payload)
     began = time.perf_counter()
-    response = await http.request(method, path, content=data,
-                                  headers={"content-type": "application/json"})
+    response = await http.request(method, path, content=data, headers={
+        "content-type": "application/json", "Accept": "application/json, text/event-stream"})
     return response.status_code, time.perf_counter() - began
 
 

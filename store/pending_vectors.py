@@ -174,7 +174,12 @@ JOIN store s ON s.prefix = p.prefix AND s.key = p.key
 ORDER BY d.round, d.queued_at
 LIMIT %(batch)s
 FOR UPDATE OF p SKIP LOCKED
+FOR KEY SHARE OF s SKIP LOCKED
 """
+# The message rows are locked with their queue rows (KEY SHARE: an update of their value goes
+# on, a delete waits for this batch). Storing a vector takes that lock anyway (its foreign key);
+# taken only then, after a delete had locked the message and waited for its queue row, the two
+# transactions would wait for each other (a deadlock, seen under a forget during embedding).
 
 # A vector is stored only while its message still is (one deleted meanwhile is skipped).
 _STORE = """

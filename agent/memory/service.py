@@ -14,44 +14,85 @@ status of each).
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from langgraph.store.base import BaseStore, Item, SearchItem
 from langgraph_sdk.client import LangGraphClient
 
+from agent import telemetry
 from agent.context import ApprovalPolicy
 from agent.memory.model.checks import (
-    MAX_QUERY_CHARS,
     InvalidCorrection,
     check_correction,
     check_label,
     check_metadata,
+    check_search_text,
 )
 from agent.memory.model.episodes import Utterance, is_episode
 from agent.memory.model.kinds import KINDS
-from agent.memory.model.limits import MAX_LISTED, MAX_SCANNED, MAX_SCOPE_ID_CHARS, MAX_STATED
+from agent.memory.model.limits import (
+    MAX_LISTED,
+    MAX_NAMESPACE_LABEL_CHARS,
+    MAX_SCANNED,
+    MAX_SCOPE_ID_CHARS,
+    MAX_STATED,
+    MAX_SUB_NAMESPACES,
+)
 from agent.memory.model.schema import (
     Identity,
     MemoryCandidate,
+    RunInfo,
     Source,
     Stored,
+    identity_of,
     memory_namespace,
     shared_namespace,
 )
 from agent.memory.read import browse, filters
 from agent.memory.read.browse import MemoryNotFound
 from agent.memory.read.filters import Filter
+from agent.memory.read.retrieval import Found, find_memories
 from agent.memory.text.messages import control_character
-from agent.memory.write import approval, corrections, erase, ledger
+from agent.memory.text.offload import owned_by
+from agent.memory.text.restatement import Embed, embedder_of
+from agent.memory.write import approval, corrections, erase, ledger, usage
 from agent.memory.write.importer import ImportReport, InvalidImport, import_sessions, parse_sessions
 from agent.memory.write.reconcile import MemoryOperation
-from agent.memory.write.turns import Extractor, Turn, extractor, report, write_turns
+from agent.memory.write.turns import Extractor, Turn, extractor, report, settle, write_turns
 from store import conversations
 
 ItemT = TypeVar("ItemT", bound=Item)
+logger = logging.getLogger(__name__)
+__all__ = ["MemoryOperation", "MemoryService", "NotYours", "Turn", "TurnWritten"]
+
+
+class NoStore(RuntimeError):
+    """A graph run without a store: the server was not started with Engram's factories."""
+
+
+class RunWithStore(RunInfo, Protocol):
+    """A graph run (its runtime): the server's identity of the caller, and its store."""
+
+    @property
+    def store(self) -> BaseStore | None:
+        """The run's store."""
+
+
+@dataclass(frozen=True)
+class TurnWritten:
+    """What a turn's write did: operations applied and held for a human, as reported.
+
+    `replayed` is the ledger's entry when the turn was written before (nothing new written).
+    """
+
+    applied: list[dict[str, Any]]
+    pending: list[dict[str, Any]]
+    replayed: ledger.Entry | None
 
 
 class NotYours(PermissionError):
@@ -90,10 +131,7 @@ def check_kind(kind: str | None) -> str | None:
 
 def check_query(query: str, field: str = "q") -> str:
     """A search query, single-spaced, within MAX_QUERY_CHARS (empty: no search)."""
-    if len(query) > MAX_QUERY_CHARS:
-        raise InvalidCorrection(f"`{field}` has {len(query)} characters; at most "
-                                f"{MAX_QUERY_CHARS}")
-    return " ".join(query.split())
+    return check_search_text(query, field)
 
 
 def check_message(text: str, field: str = "text") -> str:
@@ -105,6 +143,17 @@ def check_message(text: str, field: str = "text") -> str:
                                 "plain text")
     return text
 
+
+APPROVAL_BY_DOOR: dict[str, str] = {
+    "graph turns and the model's tools": "the run's `context.approval` (default never)",
+    "MCP remember and forget": "ENGRAM_MCP_APPROVAL, else the run context's default (never)",
+    "Mem0 adds": "never: Mem0's clients have no approval step; a key's add is its user's own "
+                 "statement, checked and reconciled like a turn's",
+    "console edits and deletes": "never: the console's user is the human who approves",
+    "import (route and command)": "never: the user's own history, scrubbed and reconciled",
+    "HTTP store API writes": "never: the user's own memory, checked as a correction",
+}
+"""Which approval policy each way in writes under: one table, one place."""
 
 SCOPE_FIELDS = ("agent_id", "app_id", "run_id")
 """What a memory may be kept under besides its user (a client's labels, checked)."""
@@ -141,7 +190,8 @@ class MemoryService:
 
     store: BaseStore
     identity: Identity
-    approval: ApprovalPolicy = "on_change"
+    approval: ApprovalPolicy = "never"
+    """The approval policy of this door (see APPROVAL_BY_DOOR); "never" is Context's default."""
 
     @property
     def namespace(self) -> tuple[str, ...]:
@@ -164,6 +214,27 @@ class MemoryService:
     async def recent(self, limit: int, kind: str | None = None) -> list[Item]:
         """The caller's most recently written current memories (no episodes unless `kind`)."""
         return await browse.recent(self.store, self.namespace, limit, check_kind(kind))
+
+    async def check_write_namespace(self, namespace: tuple[str, ...]) -> None:
+        """Refuse a store write below a namespace the caller may write (`root`) past the caps.
+
+        One label below it at most, of MAX_NAMESPACE_LABEL_CHARS, and at most MAX_SUB_NAMESPACES
+        of them: each may grow an index of its own and every search of the root reads them all.
+        """
+        root = next((r for r in self.readable if namespace[:len(r)] == r), None)
+        if root is None or namespace == root:
+            return
+        if len(namespace) > len(root) + 1:
+            raise InvalidCorrection(f"namespace {list(namespace)} is more than one level below "
+                                    f"{list(root)}: write to {list(root)} or one label below it")
+        check_label(namespace[-1], "namespace label", MAX_NAMESPACE_LABEL_CHARS)
+        below = await self.store.alist_namespaces(prefix=root, max_depth=len(root) + 1,
+                                                  limit=MAX_SUB_NAMESPACES + 1)
+        children = {tuple(found) for found in below if len(found) == len(root) + 1}
+        if namespace not in children and len(children) >= MAX_SUB_NAMESPACES:
+            raise InvalidCorrection(f"{list(root)} has {MAX_SUB_NAMESPACES} namespaces below it "
+                                    "already, the most it may have: write to one of them or "
+                                    "delete one first")
 
     def filter_fields(self, item: Item) -> dict[str, Any]:
         """What a filter (agent/memory/read/filters.py) reads of a memory."""
@@ -354,6 +425,17 @@ class MemoryService:
                             report([operation], "pending approval"),
                             ledger.Plan(operations=[operation.model_dump(mode="json")]))
 
+    @staticmethod
+    def messages_in(body: Any) -> int:
+        """How many messages an import holds, every session checked (InvalidImport if not)."""
+        return sum(len(session.messages) for session in parse_sessions(body))
+
+    async def fill_vectors(self) -> None:
+        """Embed what the vector worker has not yet, where the store has one (a command's end)."""
+        fill = getattr(self.store, "fill_vectors", None)
+        if fill is not None:
+            await fill()
+
     async def import_history(self, body: Any, extract: Extractor | None = None,
                              progress: Callable[[int], None] | None = None) -> ImportReport:
         """Import conversations (`{"sessions": [...]}`) through the turn's write path.
@@ -366,8 +448,9 @@ class MemoryService:
         if isinstance(body, dict) and "namespace" in body and body["namespace"] != own:
             raise NotYours(f"namespace {body['namespace']!r} is not yours: you can import only "
                            f"into {own} (or leave namespace out)")
-        return await import_sessions(self.store, self.identity, sessions,
-                                     extract or extractor(None), progress)
+        with owned_by(self.identity.owner):
+            return await import_sessions(self.store, self.identity, sessions,
+                                         extract or extractor(None), progress)
 
     async def erase(self, threads: LangGraphClient) -> dict[str, Any]:
         """Forget the caller entirely: memories, ledger, usage counts and threads; what went.
@@ -376,6 +459,83 @@ class MemoryService:
         client), to find their threads by the owner stamp each gets on creation.
         """
         return await erase.erase_user(self.identity, self.store, threads)
+
+    # --- A graph run's turn ---------------------------------------------------------------
+
+    @classmethod
+    def of_run(cls, runtime: RunWithStore, approval: ApprovalPolicy) -> MemoryService:
+        """The memory of a run's caller, in the run's store, under the run's approval policy."""
+        if runtime.store is None:
+            raise NoStore("no memory store configured: serve the graph with `langgraph dev` "
+                          "(langgraph.json names agent/stores.py:store) or compile it with a "
+                          "store")
+        return cls(runtime.store, identity_of(runtime), approval)
+
+    @property
+    def embed(self) -> Embed | None:
+        """The store's embedding model, where it has one (restatement checks reuse it)."""
+        return embedder_of(self.store)
+
+    async def recall(self, text: str, limit: int, min_relevance: float,
+                     **ids: str | None) -> Found:
+        """What a turn is shown for `text`: the caller's and their organisation's best memories.
+
+        `ids` (thread_id, run_id) go in the log line only.
+        """
+        started = time.perf_counter()
+        # A turn's whole message (up to a run's limit), single-spaced: the text its episode
+        # embeds, so the vector is computed once.
+        found = await find_memories(self.store, self.readable, " ".join(text.split()),
+                                    limit=limit, min_relevance=min_relevance)
+        telemetry.log_retrieval(len(found.ranked), time.perf_counter() - started,
+                                user_id=self.identity.user_id, org_id=self.identity.org_id,
+                                **ids)
+        return found
+
+    async def write_turn(self, turn: Turn, model: str | None,
+                         shown: Sequence[dict[str, Any]], **ids: str | None) -> TurnWritten:
+        """Write a turn of a run: its episodes, what it teaches, gated by the approval policy.
+
+        Once per turn (the ledger): a replayed turn comes back as `replayed`. `model` extracts
+        (None: the offline rules) beside the memories the turn was `shown`.
+        """
+        with owned_by(self.identity.owner):
+            written = await write_turns(self.store, self.identity, [turn],
+                                        extractor(model, shown), gate=self.needs_approval)
+        if written.replayed:
+            return TurnWritten([], [], written.replayed[0])
+        applied = report(written.applied, "applied")
+        gated = report(written.gated, "pending approval")
+        for op in [*written.applied, *written.gated]:
+            telemetry.record_scrubbed(op.scrubbed)
+        telemetry.record_operations(applied + gated)
+        logger.info("memory_write operations=%d pending=%d", len(applied), len(gated),
+                    extra={**ids, "user_id": self.identity.user_id,
+                           "org_id": self.identity.org_id,
+                           "actions": sorted(op.action for op in
+                                             [*written.applied, *written.gated])})
+        return TurnWritten(applied, [op.model_dump(mode="json") for op in written.gated], None)
+
+    async def record_retrievals(self, keys: Sequence[str]) -> None:
+        """Count that a turn was shown these memories (retention demotes the never-shown)."""
+        await usage.record_retrievals(self.store, self.identity, list(keys))
+
+    async def plan_of(self, thread_id: str | None, message_id: str | None) -> ledger.Entry | None:
+        """The ledger's entry of a turn (its operations, and a plan a human is asked about)."""
+        return await ledger.entry(self.store, self.identity, thread_id, message_id)
+
+    def approval_request(self, entry: ledger.Entry) -> dict[str, Any]:
+        """What a human is asked about a turn's held-back plan (the interrupt's value)."""
+        assert entry.plan is not None, "only a turn with a plan asks anything"
+        return approval.request([MemoryOperation.model_validate(op)
+                                 for op in entry.plan.operations])
+
+    async def settle(self, entry: ledger.Entry, reply: Any,
+                     source: Source) -> list[dict[str, Any]]:
+        """Apply what a human's `reply` lets through of a turn's plan, once; the turn's operations."""
+        operations, decided = await settle(self.store, self.identity, entry, reply, source)
+        telemetry.record_operations(decided)
+        return operations
 
     async def write_stated(
         self, candidates: Sequence[MemoryCandidate], source: Source, *, gated: bool = True,
@@ -390,14 +550,22 @@ class MemoryService:
         """
         turn = Turn(source=source, said_at=datetime.now(UTC),
                     user=Utterance("user", "", str(source.message_id)), stated=tuple(candidates))
-        written = await write_turns(self.store, self.identity, [turn], _no_words,
-                                    gate=self.needs_approval if gated else None)
+        with owned_by(self.identity.owner):
+            written = await write_turns(self.store, self.identity, [turn], _no_words,
+                                        gate=self.needs_approval if gated else None)
         if written.replayed:
             return written.replayed[0], True
         entry = await ledger.entry(self.store, self.identity, source.thread_id,
                                    str(source.message_id))
         assert entry is not None, "write_turns records every turn it writes"
+        if entry.plan is None or entry.decided:
+            telemetry.record_operations(entry.operations)
         return entry, False
+
+
+def embedder_of_run(runtime: RunWithStore) -> Embed | None:
+    """The embedding model of a run's store (None without one): restatement checks reuse it."""
+    return embedder_of(runtime.store)
 
 
 def _text_or_none(value: Any) -> str | None:

@@ -16,7 +16,8 @@ from langgraph.runtime import Runtime
 
 from agent import models, telemetry
 from agent.context import Context, context_of
-from agent.memory.text.restatement import embedder_of, novel_part
+from agent.memory.service import embedder_of_run
+from agent.memory.text.restatement import novel_part
 from agent.nodes.prompt import ADDED, render_prompt, shown_lines
 from agent.state import State
 from agent.tools import MAX_TOOL_CALLS, TOOLS
@@ -81,7 +82,7 @@ async def agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             return {"messages": [response]}
     if tooled is not None:
         telemetry.TOOL_CALLS_PER_TURN.observe(len(made))
-    added = await novel_part(response.text, [*facts, *episodes], embedder_of(runtime.store),
+    added = await novel_part(response.text, [*facts, *episodes], embedder_of_run(runtime),
                              [line for line in summary.splitlines() if line.strip()])
     return {"messages": [response.model_copy(update={"response_metadata": {
         **response.response_metadata, ADDED: added}})]}

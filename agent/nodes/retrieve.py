@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent import telemetry
 from agent.context import Context, context_of
 from agent.memory.model.episodes import is_episode
-from agent.memory.model.schema import Stored, identity_of, memory_namespace, shared_namespace
-from agent.memory.read.retrieval import find_memories
-from agent.nodes.common import last_user_message, require_store, thread_and_run
+from agent.memory.model.schema import Stored
+from agent.memory.service import MemoryService
+from agent.nodes.common import last_user_message, thread_and_run
 from agent.state import State
 
 
@@ -22,15 +20,10 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     message = last_user_message(state["messages"])
     if message is None or not message.text.strip() or context.memory_limit == 0:
         return {"memories": [], "asked_before": []}
-    started = time.perf_counter()
-    identity = identity_of(runtime)
-    found = await find_memories(
-        require_store(runtime),
-        [memory_namespace(identity), shared_namespace(identity.org_id)],
-        # Single-spaced: the text the turn's episodes embed, so the vector is computed once.
-        " ".join(message.text.split()), limit=context.memory_limit,
-        min_relevance=context.min_relevance,
-    )
+    thread_id, run_id = thread_and_run(runtime)
+    memory = MemoryService.of_run(runtime, context.approval)
+    found = await memory.recall(message.text, context.memory_limit, context.min_relevance,
+                                thread_id=thread_id, run_id=run_id)
     memories = [
         {"key": item.key, "text": Stored(item.value).text, "kind": Stored(item.value).kind,
          "score": round(score, 4),
@@ -41,7 +34,4 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             if item.value.get("superseded_by") else {})}
         for item, score in found.ranked
     ]
-    thread_id, run_id = thread_and_run(runtime)
-    telemetry.log_retrieval(len(memories), time.perf_counter() - started, thread_id=thread_id,
-                            run_id=run_id, user_id=identity.user_id, org_id=identity.org_id)
     return {"memories": memories, "asked_before": found.asked_before}

@@ -17,6 +17,8 @@ from langgraph.runtime import Runtime
 
 from agent import models, telemetry
 from agent.context import Context, context_of
+from agent.memory.model.schema import identity_of
+from agent.memory.text.offload import owned_by
 from agent.memory.text.scrub import scrub_all
 from agent.nodes.prompt import ADDED
 from agent.prompts import SUMMARIZE_PROMPT
@@ -111,7 +113,8 @@ async def summarize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     else:
         summary = extractive_summary(previous, folded, budget)
     # The summary outlives the messages it replaces: it keeps no secret they contained.
-    summary = (await scrub_all([summary]))[0].text
+    with owned_by(identity_of(runtime).owner):  # a fair share of the text worker
+        summary = (await scrub_all([summary]))[0].text
     turns = state.get("summarized_turns", 0) + sum(isinstance(m, HumanMessage) for m in folded)
     telemetry.SUMMARIZATIONS.inc()
     return {

@@ -9,7 +9,6 @@ approval node runs again, over the plan saved in the checkpoint, never a new ext
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -18,19 +17,14 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agent import telemetry
 from agent.context import Context, context_of
 from agent.memory.model.episodes import Utterance, turn_episode_ids
-from agent.memory.model.schema import Identity, MemoryCandidate, Source, identity_of
-from agent.memory.text.restatement import Embed, embedder_of, novel_part
-from agent.memory.write import approval, ledger, usage
-from agent.memory.write.reconcile import MemoryOperation
-from agent.memory.write.turns import Turn, extractor, report, settle, write_turns
-from agent.nodes.common import last_user_message, require_store, thread_and_run
+from agent.memory.model.schema import MemoryCandidate, Source
+from agent.memory.service import MemoryService, Turn
+from agent.memory.text.restatement import Embed, novel_part
+from agent.nodes.common import last_user_message, thread_and_run
 from agent.nodes.prompt import ADDED, shown_lines
 from agent.state import State
-
-logger = logging.getLogger(__name__)
 
 
 def _source(state: State, runtime: Runtime[Context]) -> Source:
@@ -59,10 +53,10 @@ async def added_by(reply: AIMessage, state: State, embed: Embed | None) -> str:
     return await novel_part(reply.text, [*facts, *episodes], embed)
 
 
-async def _turn(state: State, runtime: Runtime[Context], message: HumanMessage) -> Turn:
+async def _turn(state: State, runtime: Runtime[Context], message: HumanMessage,
+                embed: Embed | None) -> Turn:
     """The latest user message and what the assistant's answers to it added."""
     after = state["messages"][state["messages"].index(message) + 1:]
-    embed = embedder_of(require_store(runtime))
     # The answers: not the model's memory tool calls on the way to them.
     replies = [m for m in after if isinstance(m, AIMessage) and not m.tool_calls and m.id
                and m.text.strip()]
@@ -90,49 +84,25 @@ def summary_memory(text: str, thread_id: str | None) -> tuple[MemoryCandidate, .
                             text=text[:2000], importance=0.4, confidence=1.0),)
 
 
-def _observe(
-    operations: list[MemoryOperation], report: list[dict[str, Any]], identity: Identity,
-    thread_id: str | None, run_id: str | None,
-) -> None:
-    """Metrics and one log line for a write (ids and counts only, never text)."""
-    for op in operations:
-        telemetry.record_scrubbed(op.scrubbed)
-    telemetry.record_operations(report)
-    logger.info(
-        "memory_write operations=%d pending=%d",
-        sum(r["status"] != "pending approval" for r in report),
-        sum(r["status"] == "pending approval" for r in report),
-        extra={"thread_id": thread_id, "run_id": run_id, "user_id": identity.user_id,
-               "org_id": identity.org_id, "actions": sorted(op.action for op in operations)},
-    )
-
-
 async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Keep the turn as episodes and store what it said about the user, once per message."""
     message = last_user_message(state["messages"])
     if message is None:
         return {"memory_operations": [], "pending_memory_operations": [], "summary_to_keep": ""}
-    store, identity = require_store(runtime), identity_of(runtime)
+    context = context_of(runtime)
+    memory = MemoryService.of_run(runtime, context.approval)
     thread_id, run_id = thread_and_run(runtime)
-    policy = context_of(runtime).approval
-    written = await write_turns(store, identity, [await _turn(state, runtime, message)],
-                                extractor(context_of(runtime).model, state.get("memories", [])),
-                                gate=lambda op: approval.needs_approval(policy, op))
-    if written.replayed:
-        return {**_replayed(written.replayed[0]), "summary_to_keep": ""}
-    applied = report(written.applied, "applied")
-    _observe([*written.applied, *written.gated], applied + report(written.gated, "pending approval"),
-             identity, thread_id, run_id)
-    retrieved = [m["key"] for m in state.get("memories", [])]
-    await usage.record_retrievals(store, identity, retrieved)
-    return {
-        "memory_operations": applied,
-        "pending_memory_operations": [op.model_dump(mode="json") for op in written.gated],
-        "summary_to_keep": "",
-    }
+    shown = state.get("memories", [])
+    written = await memory.write_turn(await _turn(state, runtime, message, memory.embed),
+                                      context.model, shown, thread_id=thread_id, run_id=run_id)
+    if written.replayed is not None:
+        return {**_replayed(written.replayed), "summary_to_keep": ""}
+    await memory.record_retrievals([m["key"] for m in shown])
+    return {"memory_operations": written.applied,
+            "pending_memory_operations": written.pending, "summary_to_keep": ""}
 
 
-def _replayed(entry: ledger.Entry) -> dict[str, Any]:
+def _replayed(entry: Any) -> dict[str, Any]:
     """A turn already in the ledger: nothing new is written; a plan still unanswered is asked again.
 
     A run that planned the gate and then died before its checkpoint comes back here on retry:
@@ -152,16 +122,14 @@ async def approve_memory(state: State, runtime: Runtime[Context]) -> dict[str, A
     What is asked and written comes from the turn's plan in the ledger, in the caller's own
     namespace, never from the thread's state: a thread's owner can rewrite its state.
     """
-    store, identity = require_store(runtime), identity_of(runtime)
+    memory = MemoryService.of_run(runtime, context_of(runtime).approval)
     thread_id, _ = thread_and_run(runtime)
     message = last_user_message(state["messages"])
     message_id = turn_message_id(message) if message else None
-    entry = await ledger.entry(store, identity, thread_id, message_id)
+    entry = await memory.plan_of(thread_id, message_id)
     if entry is None or entry.plan is None:
         return {"pending_memory_operations": []}  # this turn asked nobody anything
-    pending = [MemoryOperation.model_validate(op) for op in entry.plan.operations]
-    reply = interrupt(approval.request(pending))
+    reply = interrupt(memory.approval_request(entry))
     source = _source(state, runtime).model_copy(update={"message_id": message_id})
-    operations, decided = await settle(store, identity, entry, reply, source)
-    telemetry.record_operations(decided)
+    operations = await memory.settle(entry, reply, source)
     return {"memory_operations": operations, "pending_memory_operations": []}

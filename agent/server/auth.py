@@ -14,8 +14,11 @@ from typing import Any
 
 from langgraph_sdk import Auth
 
-from agent.memory.model.checks import MAX_QUERY_CHARS, InvalidCorrection, client_memory
+from agent.memory.model.checks import InvalidCorrection, check_search_text, client_memory
+from agent.memory.model.limits import MAX_STORE_SEARCH
 from agent.memory.model.schema import memory_namespace, shared_namespace
+from agent.memory.service import MemoryService
+from agent.server.common import server_store
 from agent.server.tokens import Caller, InvalidToken, caller_for, settings
 
 # Resolve the settings now, so a server with missing or contradictory auth settings fails to
@@ -137,7 +140,7 @@ def _invalid(detail: str) -> Auth.exceptions.HTTPException:
 
 
 MAX_KEY_CHARS = 256
-MAX_SEARCH_LIMIT = 1000
+MAX_SEARCH_LIMIT = MAX_STORE_SEARCH
 INDEXED_FIELDS = (None, False, ["text"])
 """What a write may ask to embed: the default (`text`), nothing, or `text` by name."""
 
@@ -157,8 +160,11 @@ def _check_write(value: dict[str, Any]) -> None:
 
 def _check_search(value: dict[str, Any]) -> None:
     query = value.get("query")
-    if query is not None and (not isinstance(query, str) or len(query) > MAX_QUERY_CHARS):
-        raise _invalid(f"`query` must be text of at most {MAX_QUERY_CHARS} characters")
+    if query is not None:
+        try:
+            check_search_text(query)
+        except InvalidCorrection as err:
+            raise _invalid(str(err)) from err
     if not 0 < int(value.get("limit") or 10) <= MAX_SEARCH_LIMIT:
         raise _invalid(f"`limit` must be from 1 to {MAX_SEARCH_LIMIT}")
 
@@ -184,6 +190,11 @@ async def on_store(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> bool:
         raise _forbidden(f"store namespace {list(namespace)} is not yours")
     if ctx.action == "put":
         _check_write(value)
+        try:
+            memory = MemoryService(await server_store(), caller.identity)
+            await memory.check_write_namespace(namespace)
+        except InvalidCorrection as err:
+            raise _invalid(str(err)) from err
     elif ctx.action == "search":
         _check_search(value)
     return True

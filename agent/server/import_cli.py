@@ -19,7 +19,6 @@ from pathlib import Path
 
 from agent.memory.model.schema import LOCAL, Identity
 from agent.memory.service import MemoryService
-from agent.memory.write.importer import parse_sessions
 
 
 class Progress:
@@ -47,7 +46,7 @@ async def run(path: Path, identity: Identity) -> int:
 
     try:
         body = json.loads(path.read_text())
-        total = sum(len(session.messages) for session in parse_sessions(body))
+        total = MemoryService.messages_in(body)
     except (OSError, ValueError) as err:
         print(f"cannot import {path}: {err}", file=sys.stderr)
         return 2
@@ -55,7 +54,7 @@ async def run(path: Path, identity: Identity) -> int:
         memory = MemoryService(memory_store, identity)
         report = await memory.import_history(body, progress=Progress(total))
         # Every episode is found by meaning once this returns (the worker embeds meanwhile).
-        await memory_store.fill_vectors()
+        await memory.fill_vectors()
     print(json.dumps(report.as_dict()))
     return 0
 

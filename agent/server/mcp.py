@@ -32,13 +32,14 @@ from starlette.responses import JSONResponse
 from agent.context import ApprovalPolicy
 from agent.context import Context as RunContext
 from agent.memory.model.checks import MAX_QUERY_CHARS
-from agent.memory.service import MemoryService, check_message, status_of
-from agent.memory.write.reconcile import MemoryOperation
+from agent.memory.model.limits import MAX_TOOL_RESULTS
+from agent.memory.service import MemoryOperation, MemoryService, check_message, status_of
 from agent.server.common import caller_of, server_store
 
 GRAPH = "memory_agent"
 APPROVAL_ENV = "ENGRAM_MCP_APPROVAL"
-Limit = Annotated[int, Field(ge=1, le=50, description="How many memories to return (1-50).")]
+Limit = Annotated[int, Field(ge=1, le=MAX_TOOL_RESULTS,
+                             description=f"How many memories to return (1-{MAX_TOOL_RESULTS}).")]
 Query = Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS,
                              description="What to look for, in words.")]
 

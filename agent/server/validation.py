@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from agent.context import Context
 from agent.memory.model.checks import InvalidCorrection, check_correction
+from agent.memory.model.limits import MAX_STATE_MEMORIES
 from agent.memory.text.messages import NotText, content_text, control_character
 from agent.models import ModelNotAllowed, check_model
 
@@ -18,7 +19,7 @@ USER_ROLES = {"user", "human"}
 STATE_FIELDS = {"messages", "summary", "summarized_turns", "memories"}
 """What a thread's owner may set in its state (forks, Studio edits); the rest the graph keeps."""
 MAX_SUMMARY_CHARS = 32_000
-MAX_MEMORIES = 50
+MAX_MEMORIES = MAX_STATE_MEMORIES
 
 
 class InvalidRun(ValueError):

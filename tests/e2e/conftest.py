@@ -48,7 +48,7 @@ USERS = {"alice": ("acme", "member"), "bob": ("acme", "member"), "carol": ("glob
          "sam": ("acme", "member"), "vic": ("acme", "member"), "ian": ("initech", "admin"),
          "ike": ("initech", "member"), "tess": ("acme", "member"), "ugo": ("acme", "member"),
          "wren": ("acme", "member"), "yves": ("acme", "member"), "zack": ("acme", "member"),
-         "ops": ("acme", "service")}
+         "dora": ("acme", "member"), "ops": ("acme", "service")}
 
 
 def _free_port() -> int:

@@ -76,3 +76,26 @@ def test_store_modules_import_each_other_without_a_cycle() -> None:
         cycle = " -> ".join(reversed(err.args[1]))  # each imports the next
         pytest.fail(f"store/ imports in a circle: {cycle}")
     assert set(order) == set(paths)
+
+
+def store_reaches(path: Path) -> list[str]:
+    """Each `.store` / `._store` attribute `path` reads (a store reached past the service)."""
+    return [f"line {node.lineno}" for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Attribute) and node.attr in ("store", "_store")
+            and not (isinstance(node.value, ast.Attribute) and node.value.attr == "on")]
+            # `auth.on.store` names the server's store handler, not a store
+
+
+def test_only_the_memory_service_reaches_the_store() -> None:
+    """Every way in (nodes, tools, server routes, MCP, Mem0, import) goes through MemoryService.
+
+    Nothing outside agent/memory imports the read or write layers (where the store is used),
+    or reads a `.store`: a new door cannot skip a check the service makes.
+    """
+    doors = [path for path in modules("agent") if not path.is_relative_to(ROOT / "agent/memory")
+             and path.name != "stores.py"]  # agent/stores.py configures the store itself
+    internals = ("agent.memory.read", "agent.memory.write")
+    wrong = {str(path.relative_to(ROOT)): sorted(name for name in imported(path)
+                                                  if name.startswith(internals))
+             + store_reaches(path) for path in doors}
+    assert {path: found for path, found in wrong.items() if found} == {}

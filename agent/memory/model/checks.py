@@ -54,6 +54,19 @@ def check_correction(text: Any, field: str = "text") -> str:
     return " ".join(text.split())
 
 
+def check_search_text(query: Any, field: str = "query") -> str:
+    """A search query: plain text within MAX_QUERY_CHARS, single-spaced (empty: no search)."""
+    if not isinstance(query, str):
+        raise InvalidCorrection(f"`{field}` must be text")
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidCorrection(f"`{field}` has {len(query)} characters; at most "
+                                f"{MAX_QUERY_CHARS}")
+    if control := control_character(query):
+        raise InvalidCorrection(f"`{field}` contains the control character {control}: send "
+                                "plain text")
+    return " ".join(query.split())
+
+
 WRITABLE = {"text", "kind", "subject", "importance", "confidence"}
 """What a client may set in a memory it writes through the store API; the rest is Engram's."""
 CLIENT_KINDS = set(get_args(MemoryKind))

@@ -27,6 +27,11 @@ class Identity:
     user_id: str
     org_id: str
 
+    @property
+    def owner(self) -> str:
+        """One string per user of each organisation (a fair-share key)."""
+        return f"{self.org_id}/{self.user_id}"
+
 
 # Runs outside the server (scripts, benchmarks) have no authenticated user: one local owner.
 LOCAL = Identity(user_id="local", org_id="local")

@@ -7,15 +7,22 @@ is not enough: Python threads share one interpreter lock, and a thread busy with
 texts holds it most of the time, so the loop waits for it at every step of everyone's
 requests (measured: bench/neighbour.py). Large texts therefore go to one worker process, one
 after the other: they take at most one core, and never the loop's lock.
+
+The worker is shared fairly: each owner (the user a text belongs to, `owned_by`) has at most
+one text in its queue at a time, so one user's thousand large texts wait behind each other,
+not in front of another user's one (who waits for at most one text of each other user).
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import ParamSpec, TypeVar
 
 T = TypeVar("T")
@@ -24,6 +31,19 @@ P = ParamSpec("P")
 OFF_LOOP_CHARS = 2_000
 """Above this many characters, text work runs in the worker (below, the hop costs more)."""
 _worker: ProcessPoolExecutor | None = None
+_owner: ContextVar[str] = ContextVar("engram_text_owner", default="")
+_lanes: dict[str, asyncio.Lock] = {}
+_waiting: Counter[str] = Counter()
+
+
+@contextmanager
+def owned_by(owner: str) -> Iterator[None]:
+    """Count the text work done inside (tasks started inside too) as `owner`'s."""
+    token = _owner.set(owner)
+    try:
+        yield
+    finally:
+        _owner.reset(token)
 
 
 def _executor() -> ProcessPoolExecutor:
@@ -47,6 +67,20 @@ async def sized(chars: int, work: Callable[P, T], *args: P.args, **kwargs: P.kwa
     """
     if chars <= OFF_LOOP_CHARS:
         return work(*args, **kwargs)
+    owner = f"{id(asyncio.get_running_loop())}/{_owner.get()}"  # a lock serves one loop
+    lane = _lanes.setdefault(owner, asyncio.Lock())
+    _waiting[owner] += 1
+    try:
+        async with lane:  # one text of each owner in the worker's queue at a time
+            return await _in_worker(work, args, kwargs)
+    finally:
+        _waiting[owner] -= 1
+        if not _waiting[owner]:
+            del _waiting[owner], _lanes[owner]
+
+
+async def _in_worker(work: Callable[..., T], args: tuple[object, ...],
+                     kwargs: dict[str, object]) -> T:
     for attempt in range(2):
         try:
             # Starting the worker and handing it work write to pipes: done from a thread, the
