@@ -72,7 +72,7 @@ def deep(levels: int) -> Any:
 def worst(namespace: list[str]) -> dict[str, Body]:
     """The worst request of each door, as the attack reports and the door matrix name them."""
     shapes = [hostile(unit, 32_000) for _, unit in SHAPES]
-    ors = {"OR": [{}] * 300_000}
+    ors: dict[str, list[dict[str, Any]]] = {"OR": [{}] * 300_000}
     return {
         "mem0 search, 300,000 OR parts": lambda t: ("POST", "/v3/memories/search/", {
             "query": "tea", "filters": ors}),
