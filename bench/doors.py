@@ -121,7 +121,8 @@ async def attack(http: httpx.AsyncClient, thread: str, body: Body) -> tuple[int,
     began = time.perf_counter()
     try:
         response = await http.request(
-            method, path, content=None if payload is None else json.dumps(payload),
+            method, path,
+            content=None if payload is None else json.dumps(payload, separators=(",", ":")),
             headers={"content-type": "application/json",
                      "Accept": "application/json, text/event-stream"})
         status = response.status_code

@@ -11,8 +11,10 @@ The best POOL memories of each signal form the candidates. Similarity is scaled 
 among them; the BM25 score by the IDF of all the query's words (what a memory holding every one
 of them would score, capped at 1), so one shared common word does not count as a full match.
 The two are mixed (LEXICAL_WEIGHT), then small bonuses for importance, kind and recency are
-added. The result's `score` is that ranking score, and the returned value carries `_match`
-(similarity, lexical), so callers can tell a word match from a meaning match.
+added. The result's `score` is that ranking score; each hit is a `RankedItem` that also
+carries the two signals (`similarity`, `lexical`), so callers can tell a word match from a
+meaning match. (The SQL hands them over in the row's value under MATCH; `abatch` takes them off
+before any caller sees the value.)
 The same SQL serves the graph's retrieve node and the HTTP API's `search_items`.
 
 No index spans every user: what a search reads is its namespace's. Up to EXACT_MAX memories the
@@ -36,13 +38,45 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from langgraph.checkpoint.postgres import _ainternal
-from langgraph.store.base import Op, PutOp, Result, SearchOp
+from langgraph.store.base import Op, PutOp, Result, SearchItem, SearchOp
 from langgraph.store.postgres import AsyncPostgresStore
 from langgraph.store.postgres.base import PLACEHOLDER
 
 from store import pending_vectors
 from store.pending_vectors import VectorWorker
 from store.retention import KindPolicy
+
+MATCH = "_match"
+"""Where the search SQL puts a hit's two signals in its row; never in a value a caller sees."""
+
+
+class RankedItem(SearchItem):
+    """A search hit with the two signals its score fused: meaning and words."""
+
+    __slots__ = ("similarity", "lexical")
+
+    def __init__(self, item: SearchItem, similarity: float, lexical: float) -> None:
+        """`item` with its cosine `similarity` to the query and its `lexical` (BM25) score."""
+        super().__init__(item.namespace, item.key, item.value, item.created_at,
+                         item.updated_at, item.score)
+        self.similarity = similarity
+        self.lexical = lexical
+
+
+def _ranked_hits(result: Result) -> Result:
+    """A search's hits as RankedItems; any other result as it is."""
+    if not isinstance(result, list) or not all(isinstance(hit, SearchItem) for hit in result):
+        return result
+    return [_ranked(hit) for hit in result if isinstance(hit, SearchItem)]
+
+
+def _ranked(item: SearchItem) -> SearchItem:
+    """The hit as a RankedItem, its signals taken off its value (others are returned as is)."""
+    match = item.value.get(MATCH)
+    if not isinstance(match, dict):
+        return item
+    item.value = {k: v for k, v in item.value.items() if k != MATCH}
+    return RankedItem(item, float(match.get("similarity", 0)), float(match.get("lexical", 0)))
 
 EXACT_MAX = 5_000
 """Namespaces up to this many memories are searched exactly (see BENCHMARKS.md for the cost)."""
@@ -201,7 +235,7 @@ WITH RECURSIVE query AS MATERIALIZED (
     FROM signals
 )
 SELECT store.prefix, store.key,
-    store.value || jsonb_build_object('_match', jsonb_build_object(
+    store.value || jsonb_build_object('{match}', jsonb_build_object(
         'similarity', round(fused.similarity::numeric, 4), 'lexical', round(fused.lexical::numeric, 4)
     )) AS value,
     store.created_at, store.updated_at,
@@ -376,9 +410,12 @@ class MemoryStore(AsyncPostgresStore):
                 await pending_vectors.install_triggers(conn, self.kinds.messages)
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        """Give puts without a TTL their kind's default, run the batch, wake the vector worker."""
+        """Give puts without a TTL their kind's default, run the batch, wake the vector worker.
+
+        Search hits come back as RankedItems (their signals off their values).
+        """
         ops = [self.kinds.with_default_ttl(op) for op in ops]
-        results = await super().abatch(ops)
+        results = [_ranked_hits(result) for result in await super().abatch(ops)]
         messages = self.kinds.messages
         if self.vector_worker is not None and messages is not None and any(
                 isinstance(op, PutOp) and op.value and op.value.get("kind") == messages.name
@@ -403,7 +440,7 @@ class MemoryStore(AsyncPostgresStore):
             if self._omit_expired else ""
         )
         sql = _SEARCH_SQL.format(
-            expiry=expiry, cap=max(COUNT_MAX, EXACT_MAX + 1), count_max=COUNT_MAX,
+            match=MATCH, expiry=expiry, cap=max(COUNT_MAX, EXACT_MAX + 1), count_max=COUNT_MAX,
             exact_max=EXACT_MAX,
             config=TEXT_SEARCH_CONFIG, lexical_max=LEXICAL_MAX, pool=max(POOL, op.limit + op.offset),
             k1=BM25_K1, b=BM25_B, one_minus_b=1 - BM25_B,

@@ -56,7 +56,7 @@ async def test_edit_scrubs_reembeds_and_records_history(memory_store: Any) -> No
     assert edited.value["history"][-1]["reason"] == corrections.EDITED
     # Re-embedded: the new text is found by meaning, without a shared word.
     [hit] = await browse.search(memory_store, [namespace], "floral infusion", 1)
-    assert hit.key == key and not hit.value["_match"]["lexical"]
+    assert hit.key == key and not hit.lexical
 
 
 @pytest.mark.parametrize(("text", "error"), [

@@ -123,9 +123,9 @@ async def test_an_answer_is_found_by_a_question_that_shares_only_its_meaning(
     await memory_store.fill_vectors()  # what the store's vector worker does moments after a turn
     answer_hit, question_hit = await memory_store.asearch(namespace(user), query=query, limit=3)
     assert answer_hit.value["text"] == answer
-    assert answer_hit.value["_match"]["lexical"] == 0  # found by meaning alone
+    assert answer_hit.lexical == 0  # found by meaning alone
     # By its own vector: a vector borrowed from the question would score as the question does.
-    assert answer_hit.value["_match"]["similarity"] > question_hit.value["_match"]["similarity"] + 0.2
+    assert answer_hit.similarity > question_hit.similarity + 0.2
 
 
 async def test_a_retried_turn_with_new_message_ids_lands_on_the_same_episodes(

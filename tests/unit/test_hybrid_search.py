@@ -10,6 +10,7 @@ from langgraph.store.base import BaseStore
 from agent.memory.model.schema import Identity, memory_namespace
 from agent.memory.read.retrieval import search_memories
 from store import search
+from store.search import MATCH, RankedItem
 from tests.unit.fakes import new_user
 
 FACTS = [
@@ -34,15 +35,15 @@ async def test_a_rare_word_finds_its_memory_first(memory_store: Any) -> None:
     namespace = await fill(memory_store)
     found = await memory_store.asearch(namespace, query="how is zx81 going", limit=3)
     assert found[0].value["text"] == "The user works on the ZX81 emulator project on weekends."
-    assert found[0].value["_match"]["lexical"] > 0
-    assert all(hit.value["_match"]["lexical"] == 0 for hit in found[1:])
+    assert found[0].lexical > 0
+    assert all(hit.lexical == 0 for hit in found[1:])
 
 
 async def test_meaning_alone_still_finds_a_memory_with_no_shared_word(memory_store: Any) -> None:
     namespace = await fill(memory_store)
     found = await memory_store.asearch(namespace, query="Which instrument do I practise?", limit=2)
     assert found[0].value["text"] == "The user is learning to play the cello."
-    assert found[0].value["_match"]["lexical"] == 0 and found[0].value["_match"]["similarity"] > 0.2
+    assert found[0].lexical == 0 and found[0].similarity > 0.2
 
 
 async def test_one_shared_common_word_does_not_outrank_the_meaning(memory_store: Any) -> None:
@@ -59,9 +60,10 @@ async def test_scores_are_ordered_and_carry_both_signals(memory_store: Any) -> N
     scores = [hit.score or 0.0 for hit in found]
     assert scores == sorted(scores, reverse=True) and len(found) == 6
     assert found[0].value["text"] == "The user is planning a trip to Kyoto in April."
-    assert {"similarity", "lexical"} <= set(found[0].value["_match"])
+    assert isinstance(found[0], RankedItem) and found[0].similarity > 0 and found[0].lexical > 0
+    assert MATCH not in found[0].value  # the signals are the hit's, not its value's
     stored = await memory_store.aget(namespace, found[0].key)
-    assert "_match" not in stored.value  # search annotates results, never the stored value
+    assert MATCH not in stored.value  # search annotates results, never the stored value
 
 
 async def test_the_approximate_branch_fuses_words_the_same_way(
@@ -72,7 +74,8 @@ async def test_the_approximate_branch_fuses_words_the_same_way(
     monkeypatch.setattr(search, "EXACT_MAX", 0)  # every namespace now goes through HNSW
     approximate = await memory_store.asearch(namespace, query="how is zx81 going", limit=3)
     assert [hit.key for hit in approximate] == [hit.key for hit in exact]
-    assert approximate[0].value["_match"] == exact[0].value["_match"]
+    assert (approximate[0].similarity, approximate[0].lexical) == (exact[0].similarity,
+                                                                  exact[0].lexical)
 
 
 async def test_words_and_meaning_filter_what_retrieve_keeps(memory_store: Any) -> None:
@@ -88,4 +91,4 @@ async def test_words_and_meaning_filter_what_retrieve_keeps(memory_store: Any) -
 async def test_a_query_of_stop_words_only_is_ranked_by_meaning(memory_store: Any) -> None:
     namespace = await fill(memory_store)
     found = await memory_store.asearch(namespace, query="what is it that I do", limit=3)
-    assert len(found) == 3 and all(hit.value["_match"]["lexical"] == 0 for hit in found)
+    assert len(found) == 3 and all(hit.lexical == 0 for hit in found)

@@ -58,9 +58,9 @@ async def test_a_small_namespace_gets_its_exact_nearest_memories(
                 for i in range(800))[::-1][:5]
             assert [item.key for item in mine] == [key for _, key in exact]
             # No stored text shares a word with these queries: the vector side alone ranks them.
-            assert [item.value["_match"]["similarity"] for item in mine] == [
+            assert [item.similarity for item in mine] == [
                 round(max(s, 0), 4) for s, _ in exact]
-            assert all(item.value["_match"]["lexical"] == 0 for item in mine)
+            assert all(item.lexical == 0 for item in mine)
 
         # A large namespace goes to the HNSW index and still fills the page.
         big = await ours.asearch(("memories", "acme"), query="what do I like", limit=5)

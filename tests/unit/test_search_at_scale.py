@@ -179,7 +179,7 @@ async def test_the_ranking_does_not_depend_on_the_branch_threshold(
         exact = await store.asearch(big, query=query, limit=10)
         assert [(i.key, round(i.score or 0, 6)) for i in approximate] == [
             (i.key, round(i.score or 0, 6)) for i in exact]
-        assert all(i.value["_match"]["lexical"] > 0 for i in exact)
+        assert all(i.lexical > 0 for i in exact)
 
 
 async def test_word_keys_widen_to_128_bits_on_a_populated_store(
@@ -212,5 +212,5 @@ async def test_word_keys_widen_to_128_bits_on_a_populated_store(
                 assert await (await conn.execute(found, (prefix, word))).fetchone() == {"n": n}
             await conn.execute("RESET enable_seqscan")
         by_word = [i.key for i in await store.asearch(ns, query="genmaicha", limit=3)
-                   if i.value["_match"]["lexical"] > 0]
+                   if i.lexical > 0]
         assert by_word == ["tea"]

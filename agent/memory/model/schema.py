@@ -12,6 +12,7 @@ from langgraph.store.base import SearchItem
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.memory.model.kinds import MemoryKind
+from store.search import RankedItem
 
 MEMORY_ROOT = "memories"
 LEDGER_ROOT = "memory_ledger"
@@ -148,16 +149,12 @@ class MemoryValue(BaseModel):
 
 def similarity(item: SearchItem) -> float:
     """A search hit's cosine similarity to the query (its ranking score adds more than meaning)."""
-    match = item.value.get("_match")
-    if isinstance(match, dict) and "similarity" in match:
-        return float(match["similarity"])
-    return item.score or 0.0
+    return item.similarity if isinstance(item, RankedItem) else item.score or 0.0
 
 
 def matched_words(item: SearchItem) -> bool:
     """Whether a search hit shares a word with the query (the store's lexical signal)."""
-    match = item.value.get("_match")
-    return isinstance(match, dict) and float(match.get("lexical", 0)) > 0
+    return isinstance(item, RankedItem) and item.lexical > 0
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ class MemoryNotFound(LookupError):
 
 def present(item: Item, namespace: tuple[str, ...]) -> dict[str, Any]:
     """A stored memory as the console and MCP show it (no internal match data)."""
-    value = {k: v for k, v in item.value.items() if k != "_match"}
+    value = dict(item.value)
     shown: dict[str, Any] = {"key": item.key, **value, "kind": value.get("kind", "fact"),
                              "shared": tuple(item.namespace) != namespace}
     if isinstance(item, SearchItem) and item.score is not None:

@@ -37,7 +37,6 @@ async def edit(store: BaseStore, namespace: tuple[str, ...], key: str, text: Any
                 "source": item.value.get("source")}]
     value = {**item.value, "text": cleaned, "scrubbed": masked_counts(cleaned),
              "updated_at": now, "history": history, "source": {"edited_at": now}}
-    value.pop("_match", None)
     await store.aput(namespace, key, value)
     return await current(store, namespace, key)
 
@@ -67,7 +66,7 @@ async def annotate(store: BaseStore, namespace: tuple[str, ...], key: str,
     whole, with no history.
     """
     item = await current(store, namespace, key)
-    value = {k: v for k, v in item.value.items() if k != "_match"}
+    value = dict(item.value)
     await store.aput(namespace, key, {**value, "scope": scope or None, "metadata": metadata},
                      index=False)
     return await current(store, namespace, key)

@@ -298,7 +298,7 @@ async def forget(store: BaseStore, namespace: tuple[str, ...], memory: Item) -> 
 
 
 def _stored(item: Item) -> dict[str, Any]:
-    return {k: v for k, v in item.value.items() if k != "_match"}
+    return dict(item.value)
 
 
 def _value(
