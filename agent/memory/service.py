@@ -324,11 +324,15 @@ class MemoryService:
 
     async def edit(self, key: str, text: Any) -> Item:
         """Give a memory a new text (checked, scrubbed, re-embedded), keeping the old one."""
-        return await corrections.edit(self.store, self.namespace, key, text)
+        edited = await corrections.edit(self.store, self.namespace, key, text)
+        telemetry.record_operations([{"action": "update", "status": "applied"}])
+        return edited
 
     async def delete(self, key: str) -> list[str]:
         """Delete a memory with its history and the episodes that state it; the keys deleted."""
-        return await corrections.delete(self.store, self.namespace, key)
+        deleted = await corrections.delete(self.store, self.namespace, key)
+        telemetry.record_operations([{"action": "delete", "status": "applied"}])
+        return deleted
 
     async def delete_where(self, raw_filter: Any) -> int:
         """Delete every current memory a filter keeps (of the MAX_SCANNED newest); how many went."""
@@ -449,8 +453,12 @@ class MemoryService:
             raise NotYours(f"namespace {body['namespace']!r} is not yours: you can import only "
                            f"into {own} (or leave namespace out)")
         with owned_by(self.identity.owner):
-            return await import_sessions(self.store, self.identity, sessions,
-                                         extract or extractor(None), progress)
+            imported = await import_sessions(self.store, self.identity, sessions,
+                                             extract or extractor(None), progress)
+        telemetry.record_operations([{"action": action, "status": "applied"}
+                                     for action, n in imported.memories.items()
+                                     for _ in range(n)])
+        return imported
 
     async def erase(self, threads: LangGraphClient) -> dict[str, Any]:
         """Forget the caller entirely: memories, ledger, usage counts and threads; what went.
