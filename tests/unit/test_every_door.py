@@ -196,3 +196,24 @@ def test_a_token_names_its_member_for_the_fair_share(monkeypatch: pytest.MonkeyP
         assert edge.member_of(_scope("/runs/wait", "POST")) is None
     finally:
         tokens.settings.cache_clear()
+
+
+@pytest.mark.parametrize(("role", "shows_reason"), [("member", False), ("admin", True),
+                                                    ("service", True)])
+async def test_readiness_tells_members_what_is_wrong_without_internals(
+    monkeypatch: pytest.MonkeyPatch, role: str, shows_reason: bool,
+) -> None:
+    from starlette.requests import Request
+
+    from agent.server import webapp
+
+    async def dead_store() -> Any:
+        raise OSError("connection to db.internal:5432 failed for user engram_admin")
+
+    monkeypatch.setattr(webapp, "server_store", dead_store)
+    request = Request({"type": "http", "method": "GET", "path": "/engram/ready", "headers": [],
+                       "user": {"role": role}})
+    answer = json.loads(bytes((await webapp.ready(request)).body))
+    assert answer["ready"] is False
+    assert ("db.internal" in answer["error"]) is shows_reason
+    assert "does not answer" in answer["error"] or shows_reason
