@@ -22,35 +22,27 @@ import json
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import default_data_dir, emit, fresh_database, log, machine
+from _common import emit, log, machine
+from neighbour import ORG, serving, token
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import jwt  # noqa: E402
 
 from agent.memory.model.schema import Identity, memory_namespace  # noqa: E402
 from tests.data.hostile_texts import SHAPES, hostile  # noqa: E402
 from tests.e2e.conftest import Server  # noqa: E402
 
 GRAPH = "memory_agent"
-ISSUER, AUDIENCE, ORG = "https://auth.doors.test", "engram", "bench"
 GOAL_OK_P99_MS = 100.0
 Body = Callable[[str], tuple[str, str, Any]]
 """(method, path, JSON body) of one request, given the attacker's thread id."""
-
-
-def token(secret: str, user: str) -> str:
-    now = int(time.time())
-    return jwt.encode({"sub": user, "org": ORG, "role": "member", "iss": ISSUER,
-                       "aud": AUDIENCE, "iat": now, "exp": now + 7200}, secret, algorithm="HS256")
 
 
 def said(texts: list[str]) -> list[dict[str, str]]:
@@ -174,17 +166,8 @@ async def measure(server: Server, secret: str, args: argparse.Namespace) -> dict
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start the server on a fresh database and measure every door."""
     secret = secrets.token_urlsafe(48)
-    async with fresh_database("doors", data_dir=default_data_dir()) as (url, _):
-        env = {"DATABASE_URL": url, "ENGRAM_AUTH": "jwt", "ENGRAM_JWT_SECRET": secret,
-               "ENGRAM_JWT_ISSUER": ISSUER, "ENGRAM_JWT_AUDIENCE": AUDIENCE,
-               "LANGSMITH_TRACING": "false", "LANGGRAPH_CLI_NO_ANALYTICS": "1",
-               "LANGGRAPH_NO_VERSION_CHECK": "true", "MODEL": "", "ENGRAM_DEV_TOKENS": ""}
-        server = Server(Path(tempfile.mkdtemp(prefix="engram-doors-")), env)
-        server.start()
-        try:
-            return await measure(server, secret, args)
-        finally:
-            server.stop()
+    async with serving("doors", secret) as server:
+        return await measure(server, secret, args)
 
 
 def main() -> None:

@@ -27,7 +27,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from itertools import cycle
 from pathlib import Path
 from typing import Any
@@ -155,20 +156,27 @@ async def attacker(http: httpx.AsyncClient, thread: str, bodies: list[Body], sto
             statuses[type(err).__name__] += 1
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Start the server on a fresh database; refusals, then the quiet/noisy/quiet phases."""
-    secret = secrets.token_urlsafe(48)
-    async with fresh_database("neighbour", data_dir=default_data_dir()) as (url, _):
+@asynccontextmanager
+async def serving(label: str, secret: str) -> AsyncIterator[Server]:
+    """`langgraph dev` on a fresh database, JWT users signed with `secret`, loopback only."""
+    async with fresh_database(label, data_dir=default_data_dir()) as (url, _):
         env = {"DATABASE_URL": url, "ENGRAM_AUTH": "jwt", "ENGRAM_JWT_SECRET": secret,
                "ENGRAM_JWT_ISSUER": ISSUER, "ENGRAM_JWT_AUDIENCE": AUDIENCE,
                "LANGSMITH_TRACING": "false", "LANGGRAPH_CLI_NO_ANALYTICS": "1",
                "LANGGRAPH_NO_VERSION_CHECK": "true", "MODEL": "", "ENGRAM_DEV_TOKENS": ""}
-        server = Server(Path(tempfile.mkdtemp(prefix="engram-neighbour-")), env)
+        server = Server(Path(tempfile.mkdtemp(prefix=f"engram-{label}-")), env)
         server.start()
         try:
-            return await measure(server, secret, args)
+            yield server
         finally:
             server.stop()
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Start the server on a fresh database; refusals, then the quiet/noisy/quiet phases."""
+    secret = secrets.token_urlsafe(48)
+    async with serving("neighbour", secret) as server:
+        return await measure(server, secret, args)
 
 
 def client(server: Server, secret: str, user: str) -> httpx.AsyncClient:
