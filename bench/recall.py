@@ -224,6 +224,26 @@ def ranked_turns(ranked: list[tuple[Any, float]]) -> list[str]:
     return list(dict.fromkeys(t for item, _ in ranked if (t := turn_of(item.value))))
 
 
+LOCOMO_SCORED = ("1", "2", "3", "4")
+"""LoCoMo's categories scored with evidence turns: multi-hop, temporal, open-domain, single-hop
+(5, adversarial, is left out, as published figures do)."""
+
+
+def evidence_categories(
+    rows: dict[str, list[dict[str, float]]],
+    variant_types: dict[tuple[str, float], dict[str, list[dict[str, float]]]],
+    shipped_fusion: str,
+) -> dict[str, Any]:
+    """For LoCoMo: the shipped ranking and each variant over categories 1-4 together."""
+    if not set(LOCOMO_SCORED) <= set(rows):
+        return {}
+    return {"overall_categories_1_4": {
+        "shipped": mean([row for t in LOCOMO_SCORED for row in rows[t]]),
+        **{(f"{fusion}:{w}" if fusion != shipped_fusion else str(w)):
+           mean([row for t in LOCOMO_SCORED for row in by_type.get(t, [])])
+           for (fusion, w), by_type in sorted(variant_types.items())}}}
+
+
 def mean(rows: list[dict[str, float]]) -> dict[str, float]:
     """Average of each metric over the rows."""
     return {key: round(sum(r[key] for r in rows) / len(rows), 3) for key in rows[0]} if rows else {}
@@ -252,6 +272,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     context = Context()
     rows: dict[str, list[dict[str, float]]] = defaultdict(list)
     variants: dict[tuple[str, float], list[dict[str, float]]] = defaultdict(list)
+    variant_types: dict[tuple[str, float], dict[str, list[dict[str, float]]]] = defaultdict(
+        lambda: defaultdict(list))
     latencies: list[float] = []
     imported_messages = imported_tokens = 0
     import_seconds = fill_seconds = 0.0
@@ -301,6 +323,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 other = await search_memories(memory_store, [memory_namespace(identity)],
                                               question.text, limit=max(KS), min_relevance=-1.0)
                 variants[(fusion, weight)].append(scores(ranked_turns(other), question))
+                variant_types[(fusion, weight)][question.type].append(
+                    variants[(fusion, weight)][-1])
             search.LEXICAL_WEIGHT, search.FUSION = shipped
         if cache is not None:
             cache.save()
@@ -328,7 +352,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                      if t != "overall"},
         "lexical_weight_variants": {(f"{fusion}:{w}" if fusion != search.FUSION else str(w)): mean(r)
                                     for (fusion, w), r in sorted(variants.items())},
+        "variants_per_type": {
+            (f"{fusion}:{w}" if fusion != search.FUSION else str(w)): {
+                t: mean(r) for t, r in sorted(by_type.items())}
+            for (fusion, w), by_type in sorted(variant_types.items())},
         **percentiles_ms(latencies, "query"),
+        **evidence_categories(rows, variant_types, search.FUSION),
         "storage": storage,
         "machine": machine(),
     }
