@@ -62,13 +62,15 @@ from agent.memory.text.offload import owned_by
 from agent.memory.text.restatement import Embed, embedder_of
 from agent.memory.write import approval, corrections, erase, ledger, usage
 from agent.memory.write.importer import ImportReport, InvalidImport, import_sessions, parse_sessions
-from agent.memory.write.reconcile import MemoryOperation
-from agent.memory.write.turns import Extractor, Turn, extractor, report, settle, write_turns
+
+# Re-exported: the ways in name operations and turns, never the write layer itself.
+from agent.memory.write.reconcile import MemoryOperation as MemoryOperation
+from agent.memory.write.turns import Extractor, extractor, report, settle, write_turns
+from agent.memory.write.turns import Turn as Turn
 from store import conversations
 
 ItemT = TypeVar("ItemT", bound=Item)
 logger = logging.getLogger(__name__)
-__all__ = ["MemoryOperation", "MemoryService", "NotYours", "Turn", "TurnWritten"]
 
 
 class NoStore(RuntimeError):
