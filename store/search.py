@@ -62,6 +62,10 @@ class RankedItem(SearchItem):
         self.similarity = similarity
         self.lexical = lexical
 
+    def dict(self) -> dict[str, Any]:
+        """As the HTTP store API answers it: the hit, its score, and its two signals."""
+        return {**super().dict(), "similarity": self.similarity, "lexical": self.lexical}
+
 
 def _ranked_hits(result: Result) -> Result:
     """A search's hits as RankedItems; any other result as it is."""

@@ -117,6 +117,9 @@ async def test_import_is_idempotent_dated_and_isolated(server: Server, client_fo
     assert "The user prefers trains over planes." in seen_memories(
         await say(frank, thread["thread_id"], "Do I like trains or planes?"))
 
+    mine = (await frank.store.search_items(("memories",), query="Kyoto brother Ken"))["items"]
+    assert mine and mine[0]["similarity"] > 0 and mine[0]["lexical"] > 0  # both signals shown
+    assert "_match" not in mine[0]["value"]  # beside the value, never in it
     bob = client_for("bob")
     found = await bob.store.search_items(("memories",), query="Kyoto brother Ken")
     assert all("Kyoto" not in item["value"]["text"] for item in found["items"])

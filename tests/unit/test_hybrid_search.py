@@ -62,6 +62,7 @@ async def test_scores_are_ordered_and_carry_both_signals(memory_store: Any) -> N
     assert found[0].value["text"] == "The user is planning a trip to Kyoto in April."
     assert isinstance(found[0], RankedItem) and found[0].similarity > 0 and found[0].lexical > 0
     assert MATCH not in found[0].value  # the signals are the hit's, not its value's
+    assert {"score", "similarity", "lexical"} <= set(found[0].dict())  # as the HTTP API answers
     stored = await memory_store.aget(namespace, found[0].key)
     assert MATCH not in stored.value  # search annotates results, never the stored value
 
