@@ -36,6 +36,7 @@ from agent.server.mem0_shapes import (
     SEARCH_FIELDS,
     Unsupported,
     body_of,
+    filters_object,
     filters_of,
     mem0_error,
     own_user,
@@ -71,10 +72,7 @@ async def ping(request: Request, memory: MemoryService) -> JSONResponse:
 async def add(request: Request, memory: MemoryService) -> JSONResponse:
     """Add memories from messages, through Engram's write path."""
     body = await body_of(request, ADD_FIELDS)
-    filters = body.get("filters") or {}
-    if not isinstance(filters, dict):
-        raise InvalidCorrection("`filters` must be an object")
-    named = {**filters, **{f: body[f] for f in ENTITIES if body.get(f) is not None}}
+    named = {**filters_object(body), **{f: body[f] for f in ENTITIES if body.get(f) is not None}}
     own_user(memory, named.get("user_id"))
     said, event_id = said_in(body.get("messages")), str(uuid.uuid4())
     if body.get("infer", True) is not False:

@@ -76,26 +76,30 @@ def own_user(memory: MemoryService, named: Any) -> None:
                        f"{memory.identity.user_id!r}")
 
 
-def filters_of(body: Mapping[str, Any]) -> dict[str, Any]:
-    """`filters` with what a request gives at its top level folded in (not yet checked).
-
-    Entity ids, and for a search or a listing `categories` and `metadata` (an add's metadata is
-    what it stores).
-    """
+def filters_object(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The request's `filters` (an object; none: `{}`), not yet checked."""
     filters = body.get("filters") or {}
     if not isinstance(filters, dict):
         raise InvalidCorrection("`filters` must be an object")
-    extra: list[dict[str, Any]] = [{field: body[field]} for field in ENTITIES
-                                   if body.get(field) is not None]
-    if body.get("categories") is not None and "messages" not in body:
-        extra.append({"categories": {"in": body["categories"]}})
-    if body.get("metadata") is not None and "messages" not in body:
-        extra.append({"metadata": body["metadata"]})
+    return filters
+
+
+def filters_of(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A search's or a listing's `filters` with its top-level fields folded in (not yet checked).
+
+    Entity ids, `categories`, `metadata`, and a listing's `start_date` / `end_date`.
+    """
+    parts = [filters_object(body), *({field: body[field]} for field in ENTITIES
+                                     if body.get(field) is not None)]
+    if body.get("categories") is not None:
+        parts.append({"categories": {"in": body["categories"]}})
+    if body.get("metadata") is not None:
+        parts.append({"metadata": body["metadata"]})
     for bound, op in (("start_date", "gte"), ("end_date", "lte")):
         if body.get(bound):
-            extra.append({"created_at": {op: body[bound]}})
-    return {"AND": [filters, *extra]} if extra and filters else \
-        ({"AND": extra} if len(extra) > 1 else (extra[0] if extra else filters))
+            parts.append({"created_at": {op: body[bound]}})
+    parts = [part for part in parts if part]
+    return {"AND": parts} if len(parts) > 1 else (parts[0] if parts else {})
 
 
 def shown(memory: MemoryService, item: Item, score: float | None = None) -> dict[str, Any]:
