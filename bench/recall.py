@@ -14,16 +14,20 @@ tokens/s) beside the embedding model's own speed on a sample of the same texts, 
 Formats, detected from the file:
 - LongMemEval (`haystack_sessions`; evidence: turns with `has_answer`), e.g. the dev slice:
       .venv/bin/python bench/recall.py --data ../shared/data/longmemeval_s_dev60.json.gz
-- LoCoMo (`conversation` and `qa`; evidence: `dia_id`s); speaker A is imported as the user,
-  speaker B as the assistant, each message prefixed with its speaker's name.
+- LoCoMo (`conversation` and `qa`; evidence: `dia_id`s, loosely written ones normalised);
+  speaker A is imported as the user, speaker B as the assistant, each message prefixed with its
+  speaker's name and carrying it as `name` (as a chat export names who said what).
 
 `--cache` keeps the vectors of every embedded text in `.engram/bench-cache/` and reuses them, so
 ranking can be re-tuned without re-embedding (the import speed of such a run is not reported).
-`--gist-words 96` and `--lexical-weight 0.6` override the shipped settings, to measure
-alternatives with the real code; `--weights 0,0.4,0.8,1` (the default) also ranks every question
-with those mixes of words and meaning, on the same imported store (0: meaning only, 1: words
-only); a weight may name its fusion (`store/search.py` FUSIONS), as `minmax:0.5`. Progress goes
-to stderr, the result is one JSON line.
+`--gist-words 96` and `--lexical-weight 0.5` override the shipped settings, to measure
+alternatives with the real code; `--weights plain,0,1` (the default) also ranks every question
+with other settings of the store's ranking, on the same imported store, with no relevance
+floor: `plain` is the textbook hybrid (min-max 50/50, no conversation terms), a number is a mix
+of words and meaning (0: meaning only, 1: words only) that may name its fusion
+(`store/search.py` FUSIONS) and the shares of the conversation's terms, as
+`minmax:0.5+thread0.1+neighbour0.2+speaker0.3`. Progress goes to stderr, the result is one JSON
+line.
 """
 
 from __future__ import annotations
@@ -105,16 +109,27 @@ def locomo(data: list[dict[str, Any]]) -> Iterator[Question]:
             sessions.append({"id": name, "date": _locomo_date(conversation.get(f"{name}_date_time")),
                              "messages": [
                 {"role": "user" if t["speaker"] == speaker_a else "assistant",
-                 "content": f"{t['speaker']}: {t['text']}"} for t in turns]})
+                 "name": t["speaker"], "content": f"{t['speaker']}: {t['text']}"}
+                for t in turns]})
             where |= {t["dia_id"]: (name, str(i)) for i, t in enumerate(turns)}
         for number, qa in enumerate(sample["qa"]):
-            evidence = {where[e] for e in qa.get("evidence", []) if isinstance(e, str) and e in where}
+            evidence = {where[e] for e in _evidence_ids(qa.get("evidence", [])) if e in where}
             if not evidence:
                 continue
             conversation_id = str(sample.get("sample_id", f"sample-{index}"))
             yield Question(f"{conversation_id}/{number}", str(qa.get("category", "")),
                            qa["question"], sessions, evidence, {s for s, _ in evidence},
                            history=conversation_id)
+
+
+def _evidence_ids(values: Any) -> list[str]:
+    """LoCoMo's evidence ids, normalised: `D1:3; D1:5` is two ids, `D:11:26` is `D11:26`."""
+    ids = []
+    for value in values if isinstance(values, list) else []:
+        for part in str(value).replace(",", ";").split(";"):
+            if match := re.fullmatch(r"\s*D:?(\d+):(\d+)\s*", part):
+                ids.append(f"D{match[1]}:{match[2]}")
+    return ids
 
 
 def _locomo_date(value: str | None) -> str:
@@ -231,17 +246,15 @@ LOCOMO_SCORED = ("1", "2", "3", "4")
 
 def evidence_categories(
     rows: dict[str, list[dict[str, float]]],
-    variant_types: dict[tuple[str, float], dict[str, list[dict[str, float]]]],
-    shipped_fusion: str,
+    variant_types: dict[str, dict[str, list[dict[str, float]]]],
 ) -> dict[str, Any]:
     """For LoCoMo: the shipped ranking and each variant over categories 1-4 together."""
     if not set(LOCOMO_SCORED) <= set(rows):
         return {}
     return {"overall_categories_1_4": {
         "shipped": mean([row for t in LOCOMO_SCORED for row in rows[t]]),
-        **{(f"{fusion}:{w}" if fusion != shipped_fusion else str(w)):
-           mean([row for t in LOCOMO_SCORED for row in by_type.get(t, [])])
-           for (fusion, w), by_type in sorted(variant_types.items())}}}
+        **{name: mean([row for t in LOCOMO_SCORED for row in by_type.get(t, [])])
+           for name, by_type in variant_types.items()}}}
 
 
 def mean(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -262,6 +275,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.gist_words:
         episodes.GIST_WORDS = args.gist_words
+    if args.context_words is not None:
+        episodes.CONTEXT_WORDS = args.context_words
 
     if args.lexical_weight is not None:
         search.LEXICAL_WEIGHT = args.lexical_weight
@@ -271,8 +286,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         questions = questions[: args.limit]
     context = Context()
     rows: dict[str, list[dict[str, float]]] = defaultdict(list)
-    variants: dict[tuple[str, float], list[dict[str, float]]] = defaultdict(list)
-    variant_types: dict[tuple[str, float], dict[str, list[dict[str, float]]]] = defaultdict(
+    variants: dict[str, list[dict[str, float]]] = defaultdict(list)
+    variant_types: dict[str, dict[str, list[dict[str, float]]]] = defaultdict(
         lambda: defaultdict(list))
     latencies: list[float] = []
     imported_messages = imported_tokens = 0
@@ -288,6 +303,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             cache = DiskCachedEmbeddings(embeddings,
                                          CACHE_DIR / f"recall-{args.data.name}.npz")
             memory_store.embeddings = cache
+            if memory_store.vector_worker is not None:  # started by the factory: episodes too
+                memory_store.vector_worker.embeddings = cache
         done: set[str] = set()
         for number, question in enumerate(questions, start=1):
             label = question.namespace_label
@@ -304,10 +321,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 fill_seconds += time.perf_counter() - written
                 done.add(label)
                 for session in sessions:
+                    before = ""
                     for _role, text in session.messages:
                         imported_messages += 1
                         imported_tokens += len(text.split())
-                        gists.append(episodes.gist(text))  # every message's own vector
+                        gists.append(episodes.gist(text, before))  # each message's vector
+                        before = text
                 log(f"{number}/{len(questions)} {question.type}: imported {report.as_dict()}")
             began = time.perf_counter()
             ranked = await search_memories(memory_store, [memory_namespace(identity)],
@@ -317,15 +336,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             row = scores(ranked_turns(ranked), question)
             rows[question.type].append(row)
             rows["overall"].append(row)
-            shipped = search.LEXICAL_WEIGHT, search.FUSION
-            for fusion, weight in args.weights:  # the same store, other mixes of the signals
-                search.FUSION, search.LEXICAL_WEIGHT = fusion, weight
-                other = await search_memories(memory_store, [memory_namespace(identity)],
-                                              question.text, limit=max(KS), min_relevance=-1.0)
-                variants[(fusion, weight)].append(scores(ranked_turns(other), question))
-                variant_types[(fusion, weight)][question.type].append(
-                    variants[(fusion, weight)][-1])
-            search.LEXICAL_WEIGHT, search.FUSION = shipped
+            for name, settings in args.weights:  # the same store, other rankings
+                shipped = {key: getattr(search, key) for key in settings}
+                for key, value in settings.items():
+                    setattr(search, key, value)
+                try:
+                    other = await search_memories(memory_store, [memory_namespace(identity)],
+                                                  question.text, limit=max(KS),
+                                                  min_relevance=-1.0)
+                finally:
+                    for key, value in shipped.items():
+                        setattr(search, key, value)
+                variants[name].append(scores(ranked_turns(other), question))
+                variant_types[name][question.type].append(variants[name][-1])
         if cache is not None:
             cache.save()
         storage = await storage_per_item(memory_store)
@@ -345,19 +368,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "bench": "recall",
         "data": args.data.name,
         "questions": len(rows["overall"]),
-        "settings": {"gist_words": episodes.GIST_WORDS, "lexical_weight": search.LEXICAL_WEIGHT,
+        "settings": {"gist_words": episodes.GIST_WORDS, "context_words": episodes.CONTEXT_WORDS,
+                     "fusion": search.FUSION, "lexical_weight": search.LEXICAL_WEIGHT,
+                     "thread_share": search.THREAD_SHARE,
+                     "neighbour_share": search.NEIGHBOUR_SHARE,
+                     "speaker_share": search.SPEAKER_SHARE,
                      "pool": search.POOL, "min_relevance": context.min_relevance},
         "overall": mean(rows["overall"]),
         "per_type": {t: {**mean(r), "questions": len(r)} for t, r in sorted(rows.items())
                      if t != "overall"},
-        "lexical_weight_variants": {(f"{fusion}:{w}" if fusion != search.FUSION else str(w)): mean(r)
-                                    for (fusion, w), r in sorted(variants.items())},
-        "variants_per_type": {
-            (f"{fusion}:{w}" if fusion != search.FUSION else str(w)): {
-                t: mean(r) for t, r in sorted(by_type.items())}
-            for (fusion, w), by_type in sorted(variant_types.items())},
+        "variants": {name: mean(r) for name, r in variants.items()},
+        "variants_per_type": {name: {t: mean(r) for t, r in sorted(by_type.items())}
+                              for name, by_type in variant_types.items()},
         **percentiles_ms(latencies, "query"),
-        **evidence_categories(rows, variant_types, search.FUSION),
+        **evidence_categories(rows, variant_types),
         "storage": storage,
         "machine": machine(),
     }
@@ -382,17 +406,35 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def weights(value: str) -> list[tuple[str, float]]:
-    """`0.4,minmax:0.5` as (fusion, lexical weight) pairs; no fusion named: the shipped one."""
+TERMS = {"thread": "THREAD_SHARE", "neighbour": "NEIGHBOUR_SHARE", "speaker": "SPEAKER_SHARE"}
+PLAIN = "minmax:0.5+thread0+neighbour0+speaker0"
+"""The textbook hybrid: each signal min-max scaled, 50/50, nothing from the conversation."""
+
+
+def weights(value: str) -> list[tuple[str, dict[str, Any]]]:
+    """`0.4,minmax:0.5+speaker0.3,plain` as named settings of store/search.py.
+
+    Each entry is a lexical weight (0: meaning only, 1: words only), optionally with its fusion
+    (`FUSIONS`), then `+term<share>` for the conversation's terms (thread, neighbour, speaker);
+    `plain` is the textbook min-max 50/50 hybrid without them.
+    """
     from store import search
 
-    pairs = []
+    out = []
     for entry in filter(None, value.split(",")):
-        fusion, _, weight = entry.rpartition(":")
+        base, *terms = (PLAIN if entry == "plain" else entry).split("+")
+        fusion, _, weight = base.rpartition(":")
         if fusion and fusion not in search.FUSIONS:
             raise argparse.ArgumentTypeError(f"{fusion!r} is not one of {sorted(search.FUSIONS)}")
-        pairs.append((fusion or search.FUSION, float(weight)))
-    return pairs
+        settings: dict[str, Any] = {"FUSION": fusion or search.FUSION,
+                                    "LEXICAL_WEIGHT": float(weight)}
+        for term in terms:
+            match = re.fullmatch(r"([a-z]+)([\d.]+)", term)
+            if not match or match[1] not in TERMS:
+                raise argparse.ArgumentTypeError(f"{term!r}: use {'|'.join(TERMS)} and a share")
+            settings[TERMS[match[1]]] = float(match[2])
+        out.append((entry, settings))
+    return out
 
 
 def main() -> None:
@@ -404,10 +446,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--cache", action="store_true", help="reuse cached vectors (see above)")
     parser.add_argument("--gist-words", type=int, default=0, help="words of a turn embedded")
+    parser.add_argument("--context-words", type=int, default=None,
+                        help="closing words of the message before embedded with each message")
     parser.add_argument("--lexical-weight", type=float, default=None)
-    parser.add_argument("--weights", type=weights, default=weights("0,0.4,0.8,1"),
-                        help="also rank every question with these lexical weights (0: meaning "
-                             "only, 1: words only; no relevance floor), in the same run")
+    parser.add_argument("--weights", type=weights, default=weights("plain,0,1"),
+                        help="also rank every question with these settings of the ranking "
+                             "(see above; no relevance floor), in the same run")
     args = parser.parse_args()
     offline_env()
     emit(asyncio.run(run(args)))

@@ -97,8 +97,19 @@ COUNT_MAX = 5_001
 count for larger namespaces (counting further costs about 0.5 ms a thousand memories)."""
 LEXICAL_MAX = 2_000
 """Most memories read per query word (a bound on the cost of common words; their df is capped)."""
-LEXICAL_WEIGHT = 0.6
-"""Share of the word signal in the fused relevance (tuned on LongMemEval-S dev; BENCHMARKS.md)."""
+LEXICAL_WEIGHT = 0.5
+"""Share of the word signal in the fused relevance (BENCHMARKS.md, section P)."""
+THREAD_SHARE = 0.2
+"""Share of the best relevance in a message's thread added to its own (the conversation a
+question is about lifts its other turns; BENCHMARKS.md, section P)."""
+NEIGHBOUR_SHARE = 0.2
+"""Share of the better relevance of the messages just before and after it (among the
+candidates) added to a message's own: an answer is found by its question and the reverse."""
+SPEAKER_SHARE = 0.2
+"""Added to what was said by whom the query is about: a speaker it names, else the user's
+messages (and memories, which are the user's) for "I", the assistant's for "you"."""
+FIRST_PERSON = frozenset({"i", "me", "my", "mine", "myself"})
+SECOND_PERSON = frozenset({"you", "your", "yours", "yourself"})
 BM25_K1, BM25_B = 1.2, 0.75
 IMPORTANCE_WEIGHT = 0.1
 RECENCY_WEIGHT = 0.05
@@ -120,8 +131,25 @@ FUSIONS = {
               " / nullif(max(lexical) OVER () - min(lexical) OVER (), 0), 0)",
 }
 """How the two signals are put on one scale before they are mixed (LEXICAL_WEIGHT)."""
-FUSION = "scaled"
+FUSION = "minmax"
 
+
+
+def query_words(query: str) -> list[str]:
+    """The query's words, lower case, as said (names are matched against speakers)."""
+    return sorted(set(re.findall(r"\w+", query.lower())))[:64]
+
+
+def asked_about(words: Sequence[str]) -> str | None:
+    """Whose messages a query asks about by its pronouns: "user" for I/my, "assistant" for
+    you/your, None for both or neither."""
+    first, second = bool(FIRST_PERSON.intersection(words)), bool(SECOND_PERSON.intersection(words))
+    return None if first == second else "user" if first else "assistant"
+
+
+def sql_text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def kind_case(bonus: Mapping[str, float]) -> str:
@@ -237,6 +265,31 @@ WITH RECURSIVE query AS MATERIALIZED (
 ), fused AS (
     SELECT prefix, key, similarity, lexical, {relevance} AS relevance
     FROM signals
+), placed AS MATERIALIZED (
+    -- Where each candidate message was said: its thread, its place there, by whom.
+    SELECT f.*, m.value->'source'->>'thread_id' AS thread,
+        CASE WHEN m.value->>'kind' = {messages} AND jsonb_typeof(m.value->'position') = 'number'
+            THEN (m.value->>'position')::numeric END AS position,
+        CASE WHEN m.value->>'kind' = {messages} THEN m.value->>'role' END AS role,
+        coalesce(m.value->>'kind' = {messages} AND string_to_array(lower(m.value->>'speaker'), ' ')
+            && %(words)s::text[], false) AS named
+    FROM fused f JOIN store m ON m.prefix = f.prefix AND m.key = f.key
+), context AS (
+    -- What a candidate's conversation adds: the best relevance in its thread (itself at
+    -- least), that of its neighbours among the candidates, and whether it was said by whom
+    -- the query asks about (a speaker it names; else the user for "I", the assistant for "you").
+    SELECT p.prefix, p.key, p.similarity, p.lexical, p.relevance
+        + {thread_share} * CASE WHEN p.thread IS NULL THEN p.relevance
+            ELSE max(p.relevance) OVER (PARTITION BY p.prefix, p.thread) END
+        + {neighbour_share} * coalesce((SELECT max(n.relevance) FROM placed n
+            WHERE n.prefix = p.prefix AND n.thread = p.thread
+              AND n.position IN (p.position - 1, p.position + 1)), 0)
+        + {speaker_share} * CASE
+            WHEN bool_or(p.named) OVER () THEN p.named::int
+            WHEN %(about)s::text = 'user' THEN (p.role IS NULL OR p.role = 'user')::int
+            WHEN %(about)s::text = 'assistant' THEN (p.role = 'assistant')::int
+            ELSE 0 END AS relevance
+    FROM placed p
 )
 SELECT store.prefix, store.key,
     store.value || jsonb_build_object('{match}', jsonb_build_object(
@@ -252,7 +305,7 @@ SELECT store.prefix, store.key,
     -- What a later statement replaced (a superseded text, a message that stated it) ranks
     -- below what is current.
     - {superseded_penalty} * (store.value ? 'superseded_by')::int AS score
-FROM fused JOIN store ON store.prefix = fused.prefix AND store.key = fused.key
+FROM context fused JOIN store ON store.prefix = fused.prefix AND store.key = fused.key
 WHERE TRUE {expiry}
 ORDER BY score DESC
 LIMIT %(limit)s OFFSET %(offset)s
@@ -453,9 +506,15 @@ class MemoryStore(AsyncPostgresStore):
             importance_weight=IMPORTANCE_WEIGHT,
             recency_weight=RECENCY_WEIGHT, half_life_days=RECENCY_HALF_LIFE_DAYS,
             kind_case=kind_case(self.kinds.rank_bonus), superseded_penalty=SUPERSEDED_PENALTY,
+            # Without a message kind nothing is a message: no thread, place or speaker.
+            messages=sql_text(self.kinds.messages.name) if self.kinds.messages else "NULL",
+            thread_share=THREAD_SHARE, neighbour_share=NEIGHBOUR_SHARE,
+            speaker_share=SPEAKER_SHARE,
         )
+        words = query_words(op.query)
         # The library fills in the query's vector where it finds PLACEHOLDER, after embedding.
         values = {"vector": PLACEHOLDER, "ns": ".".join(op.namespace_prefix), "query": op.query,
-                  "limit": op.limit, "offset": op.offset}
+                  "limit": op.limit, "offset": op.offset, "words": words,
+                  "about": asked_about(words)}
         params = [values[name] for name in _SEARCH_PARAMS]
         return (_REFRESH.format(search=sql) if op.refresh_ttl else sql), params

@@ -18,7 +18,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent.context import Context, context_of
-from agent.memory.model.episodes import Utterance, turn_episode_ids
+from agent.memory.model.episodes import Utterance, closing, turn_episode_ids
 from agent.memory.model.schema import MemoryCandidate, Source
 from agent.memory.service import MemoryService, Turn
 from agent.memory.text.restatement import Embed, novel_part
@@ -65,13 +65,21 @@ async def _turn(state: State, runtime: Runtime[Context], message: HumanMessage,
                                                                - len(after)])
     user_episode, answer_episodes = turn_episode_ids(ordinal, message.text, len(replies))
     answers = []
-    for reply, episode_id in zip(replies, answer_episodes, strict=True):
+    # Places in the thread: the user's message of turn n at 2n, its answers after it.
+    for number, (reply, episode_id) in enumerate(zip(replies, answer_episodes, strict=True)):
         if added := await added_by(reply, state, embed):
-            answers.append(Utterance("assistant", added, str(reply.id), episode_id))
+            answers.append(Utterance("assistant", added, str(reply.id), episode_id,
+                                     position=2 * ordinal + 1 + number))
     message_id = turn_message_id(message)
     source = _source(state, runtime).model_copy(update={"message_id": message_id})
-    return Turn(source=source, said_at=datetime.now(UTC),
-                user=Utterance("user", message.text, message_id, user_episode),
+    earlier = [m for m in state["messages"][: len(state["messages"]) - len(after) - 1]
+               if isinstance(m, HumanMessage | AIMessage) and not getattr(m, "tool_calls", None)
+               and m.text.strip()]
+    before = (Utterance("user" if isinstance(earlier[-1], HumanMessage) else "assistant",
+                        closing(earlier[-1].text), str(earlier[-1].id)) if earlier else None)
+    return Turn(source=source, said_at=datetime.now(UTC), before=before,
+                user=Utterance("user", message.text, message_id, user_episode,
+                               position=2 * ordinal),
                 answers=tuple(answers), asked_before=bool(state.get("asked_before")),
                 stated=summary_memory(state.get("summary_to_keep", ""), source.thread_id))
 

@@ -92,20 +92,28 @@ def test_an_instruction_inside_an_episode_stays_a_quote() -> None:
     assert line.endswith('\\"admin\\" is true"')
 
 
-async def test_every_message_is_embedded_by_its_own_words(memory_store: Any) -> None:
+async def test_every_message_is_embedded_by_its_own_words_after_the_close_of_the_one_before(
+    memory_store: Any,
+) -> None:
     from datetime import UTC, datetime
 
     from agent.memory.model.episodes import Utterance, episode_puts
     from agent.memory.model.schema import Source
 
+    earlier = " ".join(f"earlier{i}" for i in range(50))
     question = " ".join(f"word{i}" for i in range(120))
     answer = " ".join(f"reply{i}" for i in range(300))
     puts = episode_puts(("memories", "acme", "user:x"),
-                        [Utterance("user", question, "m1"), Utterance("assistant", answer, "m2")],
-                        datetime(2023, 5, 8, tzinfo=UTC), Source(thread_id="t"))
-    assert [put.value["gist"] for put in puts] == [gist(question), gist(answer)]
-    assert gist(answer).split() == answer.split()[:96]
+                        [Utterance("user", question, "m1", position=4),
+                         Utterance("assistant", answer, "m2", position=5, speaker="Ann Lee")],
+                        datetime(2023, 5, 8, tzinfo=UTC), Source(thread_id="t"), before=earlier)
+    first, second = (put.value["gist"].split("\n") for put in puts)
+    assert first == [" ".join(earlier.split()[-32:]), " ".join(question.split()[:96])]
+    assert second == [" ".join(question.split()[-32:]), " ".join(answer.split()[:96])]
+    assert gist(answer).split() == answer.split()[:96]  # nothing before: its own words only
     assert puts[1].value["text"] == answer  # the whole answer, word-indexed
+    assert [put.value["position"] for put in puts] == [4, 5]
+    assert "speaker" not in puts[0].value and puts[1].value["speaker"] == "Ann Lee"
 
 
 async def test_an_answer_is_found_by_a_question_that_shares_only_its_meaning(
@@ -124,8 +132,9 @@ async def test_an_answer_is_found_by_a_question_that_shares_only_its_meaning(
     answer_hit, question_hit = await memory_store.asearch(namespace(user), query=query, limit=3)
     assert answer_hit.value["text"] == answer
     assert answer_hit.lexical == 0  # found by meaning alone
-    # By its own vector: a vector borrowed from the question would score as the question does.
-    assert answer_hit.similarity > question_hit.similarity + 0.2
+    # By its own words: its vector has the question's close in front (the question before it),
+    # yet scores well above the question's, whose words are unlike the query.
+    assert answer_hit.similarity > question_hit.similarity + 0.15
 
 
 async def test_a_retried_turn_with_new_message_ids_lands_on_the_same_episodes(

@@ -78,3 +78,35 @@ async def test_the_cli_imports_once_and_scrubs(
     (bad := tmp_path / "bad.json").write_text('{"sessions": [{"messages": []}]}')
     assert await import_cli.run(bad, identity) == 2
     assert "sessions[0].date" in capsys.readouterr().err
+
+
+async def test_names_places_and_the_message_before_are_kept_scrubbed(
+    memory_store: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps({"sessions": [{"id": "c1", "date": "2023-05-08", "messages": [
+        {"role": "user", "name": "Ann  Lee", "content": "I moved to Porto last month."},
+        {"role": "assistant", "name": "Bob", "content":
+            "My token is sk-abcdefghijklmnopqrstuvwxyz123456, keep it."},
+        {"role": "user", "name": "Ann Lee", "content": "Noted, and how is Lisbon?"},
+    ]}]}))
+    identity = Identity(user_id="names@example.com", org_id="acme")
+    assert await import_cli.run(path, identity) == 0
+    capsys.readouterr()
+    items = await memory_store.asearch(memory_namespace(identity), limit=100)
+    episodes = sorted((i.value for i in items if i.value["kind"] == "episode"),
+                      key=lambda value: value["position"])
+    assert [(e["position"], e["speaker"]) for e in episodes] == [
+        (0, "Ann Lee"), (1, "Bob"), (2, "Ann Lee")]
+    assert episodes[0]["gist"] == "I moved to Porto last month."
+    before, own = episodes[2]["gist"].split("\n")
+    assert own == "Noted, and how is Lisbon?" and before == episodes[1]["text"]
+    assert before.startswith("My token is ") and "sk-abcdefghij" not in before
+    assert "sk-abcdefghijklmnopqrstuvwxyz123456" not in str([i.value for i in items])
+
+
+def test_a_name_that_is_not_a_name_is_refused() -> None:
+    for name in (7, "x" * 65, "tab\x0b"):
+        with pytest.raises(InvalidImport, match=r"sessions\[0\].messages\[0\].name"):
+            parse_sessions({"sessions": [{"date": "2023-01-01", "messages": [
+                {"role": "user", "name": name, "content": "hi"}]}]})

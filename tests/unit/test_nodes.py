@@ -121,6 +121,26 @@ async def test_write_memory_scrubs_before_storing(memory_store: Any) -> None:
     assert "@" not in memory["subject"] and "4111" not in memory["subject"]
 
 
+async def test_write_memory_embeds_a_message_after_the_close_of_the_answer_before_it(
+    memory_store: Any,
+) -> None:
+    user = new_user()
+    answer = " ".join(f"w{i}" for i in range(200)) + " Your card 4111111111111111 is noted."
+    state = {"messages": [HumanMessage("Hello there", id="m1"), AIMessage(answer, id="a1"),
+                          HumanMessage("Thanks, what next?", id="m2"),
+                          AIMessage("Rest a while.", id="a2")]}
+    await write_memory(state, runtime_for(memory_store, user))
+    episodes = {m["text"]: m for m in await stored(memory_store, user) if m["kind"] == "episode"}
+    question, reply = episodes["Thanks, what next?"], episodes["Rest a while."]
+    assert (question["position"], question["role"], reply["position"]) == (4, "user", 5)
+    before, own = question["gist"].split("\n")
+    assert own == "Thanks, what next?" and len(before.split()) == 32
+    assert before.startswith("w173 ") and before.endswith(" is noted.")
+    assert "4111111111111111" not in before  # scrubbed before it is embedded and stored
+    assert reply["gist"].split("\n") == ["Thanks, what next?", "Rest a while."]
+    assert "4111111111111111" not in str(episodes)
+
+
 def test_fold_point_keeps_tool_results_with_their_calls_and_the_last_question() -> None:
     call = AIMessage("", tool_calls=[{"name": "lookup", "args": {}, "id": "c1"}])
     messages = [HumanMessage("old " * 200), call, ToolMessage("result " * 50, tool_call_id="c1"),

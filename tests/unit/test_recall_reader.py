@@ -43,7 +43,13 @@ def test_the_questions_of_one_conversation_share_its_history() -> None:
         {("session_1", "0")}, {("session_1", "1")}, {("session_2", "1")}]
     assert {q.namespace_label for q in questions} == {"conv-1"}
     assert questions[1].sessions[0]["messages"][1] == {
-        "role": "assistant", "content": "Melanie: I painted a lake sunrise last year."}
+        "role": "assistant", "name": "Melanie",
+        "content": "Melanie: I painted a lake sunrise last year."}
+
+
+def test_loosely_written_evidence_ids_are_read() -> None:
+    assert recall._evidence_ids(["D1:3; D1:5", "D:11:26", "D2:4,D2:6", 7, "x"]) == [
+        "D1:3", "D1:5", "D11:26", "D2:4", "D2:6"]
 
 
 async def test_every_question_of_a_conversation_finds_its_evidence(
@@ -53,6 +59,7 @@ async def test_every_question_of_a_conversation_finds_its_evidence(
     data.write_text(json.dumps(LOCOMO))
     monkeypatch.setattr(recall, "fresh_database", _same_database)
     result = await recall.run(Namespace(data=data, limit=0, keep=False, cache=False, gist_words=0,
+                                        context_words=None,
                                         lexical_weight=None, weights=[]))
     assert result["questions"] == 3
     # Before the fix only the first question had a namespace with anything in it.

@@ -4,9 +4,12 @@ An episode is one message (the user's, or what the assistant's answer added: see
 agent/memory/text/restatement.py), scrubbed, dated and keyed by its thread and its place there, in
 the owner's memory namespace beside the facts, so one search finds both. Its whole text feeds
 the word index. What is embedded, its `gist`, is the opening of the message itself (GIST_WORDS
-words), for the user's messages and the answers alike: in a conversation between two people
-both sides state facts, and an answer embedded with the question before it is found only by
-what was asked (BENCHMARKS.md, sections A and H, has the measurements).
+words) after the close of the message said just before it (CONTEXT_WORDS words), for the
+user's messages and the answers alike: a reply ("It was Matt Patterson!") is found by what it
+answers ("who did you see?"), while its own words lead (BENCHMARKS.md, sections A, H and P,
+has the measurements). An episode also keeps its `position` in its thread, so the search can
+lend a turn part of its neighbours' relevance, and, when the history named them, who said it
+(`speaker`), so a question about someone finds what they said (store/search.py).
 
 Episodes are stored without waiting for the model: the word index finds them at once, and the
 store's vector worker (store/pending_vectors.py) embeds their gists moments later, in batches.
@@ -30,6 +33,8 @@ from agent.memory.text.scrub import Scrubbed, scrub
 Role = Literal["user", "assistant"]
 GIST_WORDS = 96
 """How many words of a message are embedded (the whole text is word-indexed)."""
+CONTEXT_WORDS = 32
+"""How many closing words of the message before are embedded in front of a message's own."""
 EPISODE_INDEX: Literal[False] = False
 """Episodes are not embedded as they are put: a trigger queues their `gist` for the store's
 vector worker (facts embed `text` as they are put)."""
@@ -49,6 +54,10 @@ class Utterance:
     back with new ids lands on the same episodes."""
     scrubbed: Mapping[str, int] | None = None
     """How many values of each category were masked in `text`; None until it is scrubbed."""
+    position: int | None = None
+    """Its place in its thread (neighbours differ by one); None when unknown."""
+    speaker: str | None = None
+    """Who said it, when the history names its speakers (an import's `name`)."""
 
     @property
     def key_id(self) -> str:
@@ -72,6 +81,10 @@ class EpisodeValue(BaseModel):
     role: Role
     said_at: str
     """When it was said (ISO 8601, UTC)."""
+    position: int | None = None
+    """Its place in its thread: the message before it has position - 1."""
+    speaker: str | None = None
+    """Who said it, when the history names its speakers."""
     importance: float = EPISODE_IMPORTANCE
     source: Source
     scrubbed: dict[str, int] = Field(default_factory=dict)
@@ -89,19 +102,30 @@ def turn_episode_ids(ordinal: int, user_text: str, answers: int) -> tuple[str, l
     return user, [f"{user}-answer-{index}" for index in range(answers)]
 
 
-def gist(text: str) -> str:
-    """What is embedded for a turn: the first GIST_WORDS words of the user's message."""
-    return " ".join(text.split()[:GIST_WORDS])
+def gist(text: str, before: str = "") -> str:
+    """What is embedded for a message: its first GIST_WORDS words, after the last CONTEXT_WORDS
+    words of the message said before it (`before`, scrubbed), if any."""
+    own = " ".join(text.split()[:GIST_WORDS])
+    context = " ".join(before.split()[-CONTEXT_WORDS:]) if CONTEXT_WORDS else ""
+    return f"{context}\n{own}" if context else own
+
+
+def closing(text: str) -> str:
+    """The part of a message that a following message's gist may use, to scrub before it is
+    embedded: its last words, with a margin so that a value cut at the start (a card number
+    split by the cut) is never among the CONTEXT_WORDS kept."""
+    return " ".join(text.split()[-4 * CONTEXT_WORDS:])
 
 
 def episode_puts(
     namespace: tuple[str, ...], utterances: Sequence[Utterance], said_at: datetime,
-    source: Source,
+    source: Source, before: str = "",
 ) -> list[PutOp]:
     """The store writes that keep a turn's messages as episodes (scrubbed; empty ones skipped).
 
-    `utterances` is one turn: the user's message, then the answers to it. The write path hands
-    them over scrubbed (off the event loop when large); any that are not are scrubbed here.
+    `utterances` is one turn: the user's message, then the answers to it; `before` is what was
+    said just before the turn (scrubbed), embedded in front of its first message. The write path
+    hands them over scrubbed (off the event loop when large); any that are not are scrubbed here.
     """
     cleaned = [utterance.cleaned() for utterance in utterances]
     puts = []
@@ -109,13 +133,14 @@ def episode_puts(
         if not utterance.text.strip():
             continue
         value = EpisodeValue(
-            text=utterance.text, gist=gist(utterance.text), role=utterance.role,
-            said_at=said_at.isoformat(),
+            text=utterance.text, gist=gist(utterance.text, before), role=utterance.role,
+            said_at=said_at.isoformat(), position=utterance.position, speaker=utterance.speaker,
             source=source.model_copy(update={"message_id": utterance.message_id}),
             scrubbed=dict(utterance.scrubbed or {}),
         )
         puts.append(PutOp(namespace, episode_key(namespace, source.thread_id, utterance.key_id),
                           value.model_dump(mode="json", exclude_none=True), index=EPISODE_INDEX))
+        before = utterance.text
     return puts
 
 

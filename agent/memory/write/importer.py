@@ -6,6 +6,9 @@ A request is a list of sessions, each with a date and messages in OpenAI chat fo
                    "messages": [{"role": "user", "content": "..."},
                                 {"role": "assistant", "content": "..."}]}]}
 
+A message may also carry `name` (OpenAI's field: who said it, in a chat between people); it is
+kept with the message, so a question that names someone finds what they said.
+
 Every session is checked before anything is written; one bad field refuses the whole request
 with an error naming it. Each session is then one thread (`import:<id>`): its turns are written
 by `write_turns`, so they are scrubbed, kept as episodes dated by the session, learned from and
@@ -20,7 +23,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +37,7 @@ from agent.memory.write.turns import Extractor, Turn, scrub_turns, write_turns
 MAX_SESSIONS = 2_000
 MAX_MESSAGES_PER_SESSION = 2_000
 MAX_MESSAGE_CHARS = 32_000
+MAX_NAME_CHARS = 64
 BATCH_MESSAGES = 128
 """Sessions are written together until they hold this many messages."""
 SKIPPED_ROLES = {"system", "developer", "tool", "function"}
@@ -55,6 +59,12 @@ class Session:
     date: datetime
     messages: tuple[tuple[str, str], ...]
     """(role, text) of what the user and the assistant said, in order."""
+    speakers: tuple[str | None, ...] = ()
+    """Each message's `name`, when given (same order; empty: none named)."""
+
+    def speaker(self, number: int) -> str | None:
+        """Who said message `number`, if the history named them."""
+        return self.speakers[number] if number < len(self.speakers) else None
 
 
 @dataclass
@@ -119,6 +129,7 @@ def _session(raw: Any, index: int) -> Session:
         raise InvalidImport(f"{where}.messages has {len(messages)} items; at most "
                             f"{MAX_MESSAGES_PER_SESSION} (split the session)")
     said: list[tuple[str, str]] = []
+    speakers: list[str | None] = []
     for number, message in enumerate(messages):
         at = f"{where}.messages[{number}]"
         if not isinstance(message, dict):
@@ -129,13 +140,25 @@ def _session(raw: Any, index: int) -> Session:
         if role not in ROLES:
             raise InvalidImport(f"{at}.role is {role!r}: use user or assistant")
         said.append((ROLES[str(role)], _text(message.get("content"), f"{at}.content")))
+        speakers.append(_name(message.get("name"), f"{at}.name"))
     session_id = raw.get("id")
     if session_id is not None and (not isinstance(session_id, str | int) or not str(session_id)):
         raise InvalidImport(f"{where}.id must be a non-empty string")
     # Without an id, the content names the session, so sending it again is still a no-op.
     digest = hashlib.sha256(json.dumps([date.isoformat(), said]).encode()).hexdigest()[:24]
     return Session(id=str(session_id) if session_id is not None else digest, date=date,
-                   messages=tuple(said))
+                   messages=tuple(said),
+                   speakers=tuple(speakers) if any(speakers) else ())
+
+
+def _name(value: Any, where: str) -> str | None:
+    """A message's `name`: who said it (absent or empty: not named)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_NAME_CHARS or CONTROL.search(value):
+        raise InvalidImport(f"{where} must be a name of at most {MAX_NAME_CHARS} characters "
+                            "without control characters")
+    return " ".join(value.split()) or None
 
 
 def parse_sessions(body: Any) -> list[Session]:
@@ -169,11 +192,25 @@ def turns_of(session: Session) -> list[Turn]:
     turns = []
     for group in groups:
         first, role, text = group[0]
-        user = Utterance("user", text if role == "user" else "", str(first))
-        answers = tuple(Utterance("assistant", t, str(n)) for n, r, t in group if r == "assistant")
+        user = Utterance("user", text if role == "user" else "", str(first), position=first,
+                         speaker=session.speaker(first) if role == "user" else None)
+        answers = tuple(Utterance("assistant", t, str(n), position=n, speaker=session.speaker(n))
+                        for n, r, t in group if r == "assistant")
         turns.append(Turn(source=Source(thread_id=thread, message_id=str(first)),
                           said_at=session.date, user=user, answers=answers))
     return turns
+
+
+def chained(turns: Sequence[Turn]) -> list[Turn]:
+    """Scrubbed turns, each given the last message of the turn before it in its session (the
+    turns of a session are consecutive): its scrubbed text is reused, not scrubbed again."""
+    out: list[Turn] = []
+    for turn in turns:
+        previous = out[-1] if out else None
+        if previous is not None and previous.source.thread_id == turn.source.thread_id:
+            turn = replace(turn, before=(previous.answers or (previous.user,))[-1])
+        out.append(turn)
+    return out
 
 
 def _batches(sessions: Sequence[Session]) -> list[list[Session]]:
@@ -201,7 +238,7 @@ async def import_sessions(
     batches = _batches(sessions)
     if not batches:
         return result
-    upcoming = await scrub_turns([turn for s in batches[0] for turn in turns_of(s)])
+    upcoming = chained(await scrub_turns([turn for s in batches[0] for turn in turns_of(s)]))
     for index, batch in enumerate(batches):
         turns = upcoming
         following = batches[index + 1] if index + 1 < len(batches) else None
@@ -215,7 +252,7 @@ async def import_sessions(
                 scrubbing.cancel()  # the import stops here; nothing waits for the next batch
             raise
         if scrubbing is not None:
-            upcoming = await scrubbing
+            upcoming = chained(await scrubbing)
         result.sessions += len(batch)
         result.turns += written.turns
         result.already_imported += len(written.replayed)

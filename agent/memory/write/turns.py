@@ -51,6 +51,9 @@ class Turn:
     stated: tuple[MemoryCandidate, ...] = ()
     """Memories the turn keeps beside what its words teach: the running summary of the
     messages it folded (they are written, gated and recorded with the turn's own)."""
+    before: Utterance | None = None
+    """The message said just before the turn in its thread: its close is embedded with the
+    turn's first episode (agent/memory/model/episodes.py). Scrubbed with the turn."""
 
 
 @dataclass
@@ -75,14 +78,20 @@ async def scrub_turns(turns: Sequence[Turn]) -> list[Turn]:
 
     A message scrubbed before (an import scrubs ahead of its writes) is kept as it is.
     """
-    texts = [u.text for t in turns for u in (t.user, *t.answers) if u.scrubbed is None]
+    texts = [u.text for t in turns for u in (t.user, *t.answers, *_before(t))
+             if u.scrubbed is None]
     results = iter(await scrub_all(texts))
 
     def clean(utterance: Utterance) -> Utterance:
         return utterance if utterance.scrubbed is not None else utterance.cleaned(next(results))
 
-    return [replace(t, user=clean(t.user), answers=tuple(clean(a) for a in t.answers))
+    return [replace(t, user=clean(t.user), answers=tuple(clean(a) for a in t.answers),
+                    before=clean(t.before) if t.before is not None else None)
             for t in turns]
+
+
+def _before(turn: Turn) -> tuple[Utterance, ...]:
+    return (turn.before,) if turn.before is not None else ()
 
 
 def extractor(model_name: str | None, near: Sequence[dict[str, Any]] = ()) -> Extractor:
@@ -168,7 +177,7 @@ async def write_turns(
     # A turn that asks to forget keeps no episode: the request would restate what it forgets.
     episodes = [[] if any(c.forget for c in candidates) else episode_puts(
                     namespace, (*(() if turn.asked_before else (turn.user,)), *turn.answers),
-                    turn.said_at, turn.source)
+                    turn.said_at, turn.source, turn.before.text if turn.before else "")
                 for turn, candidates in zip(fresh, extracted, strict=True)]
     # What a human may still refuse must not reach memory through the turn's own words: a turn
     # with gated operations keeps its episodes in its plan, written once they are approved.
