@@ -26,7 +26,7 @@ with other settings of the store's ranking, on the same imported store, with no 
 floor: `plain` is the textbook hybrid (min-max 50/50, no conversation terms), a number is a mix
 of words and meaning (0: meaning only, 1: words only) that may name its fusion
 (`store/search.py` FUSIONS) and the shares of the conversation's terms, as
-`minmax:0.5+thread0.1+neighbour0.2+speaker0.3`. Progress goes to stderr, the result is one JSON
+`minmax:0.5+neighbour0.1+speaker0.2`. Progress goes to stderr, the result is one JSON
 line.
 """
 
@@ -370,7 +370,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "questions": len(rows["overall"]),
         "settings": {"gist_words": episodes.GIST_WORDS, "context_words": episodes.CONTEXT_WORDS,
                      "fusion": search.FUSION, "lexical_weight": search.LEXICAL_WEIGHT,
-                     "thread_share": search.THREAD_SHARE,
                      "neighbour_share": search.NEIGHBOUR_SHARE,
                      "speaker_share": search.SPEAKER_SHARE,
                      "pool": search.POOL, "min_relevance": context.min_relevance},
@@ -406,8 +405,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-TERMS = {"thread": "THREAD_SHARE", "neighbour": "NEIGHBOUR_SHARE", "speaker": "SPEAKER_SHARE"}
-PLAIN = "minmax:0.5+thread0+neighbour0+speaker0"
+TERMS = {"neighbour": "NEIGHBOUR_SHARE", "speaker": "SPEAKER_SHARE"}
+PLAIN = "minmax:0.5+neighbour0+speaker0"
 """The textbook hybrid: each signal min-max scaled, 50/50, nothing from the conversation."""
 
 
@@ -415,7 +414,7 @@ def weights(value: str) -> list[tuple[str, dict[str, Any]]]:
     """`0.4,minmax:0.5+speaker0.3,plain` as named settings of store/search.py.
 
     Each entry is a lexical weight (0: meaning only, 1: words only), optionally with its fusion
-    (`FUSIONS`), then `+term<share>` for the conversation's terms (thread, neighbour, speaker);
+    (`FUSIONS`), then `+term<share>` for the conversation's terms (neighbour, speaker);
     `plain` is the textbook min-max 50/50 hybrid without them.
     """
     from store import search

@@ -99,13 +99,10 @@ LEXICAL_MAX = 2_000
 """Most memories read per query word (a bound on the cost of common words; their df is capped)."""
 LEXICAL_WEIGHT = 0.5
 """Share of the word signal in the fused relevance (BENCHMARKS.md, section P)."""
-THREAD_SHARE = 0.2
-"""Share of the best relevance in a message's thread added to its own (the conversation a
-question is about lifts its other turns; BENCHMARKS.md, section P)."""
 NEIGHBOUR_SHARE = 0.2
 """Share of the better relevance of the messages just before and after it (among the
 candidates) added to a message's own: an answer is found by its question and the reverse."""
-SPEAKER_SHARE = 0.2
+SPEAKER_SHARE = 0.3
 """Added to what was said by whom the query is about: a speaker it names, else the user's
 messages (and memories, which are the user's) for "I", the assistant's for "you"."""
 FIRST_PERSON = frozenset({"i", "me", "my", "mine", "myself"})
@@ -275,12 +272,10 @@ WITH RECURSIVE query AS MATERIALIZED (
             && %(words)s::text[], false) AS named
     FROM fused f JOIN store m ON m.prefix = f.prefix AND m.key = f.key
 ), context AS (
-    -- What a candidate's conversation adds: the best relevance in its thread (itself at
-    -- least), that of its neighbours among the candidates, and whether it was said by whom
-    -- the query asks about (a speaker it names; else the user for "I", the assistant for "you").
+    -- What a candidate's conversation adds: the relevance of its neighbours among the
+    -- candidates, and whether it was said by whom the query asks about (a speaker it names;
+    -- else the user for "I", the assistant for "you").
     SELECT p.prefix, p.key, p.similarity, p.lexical, p.relevance
-        + {thread_share} * CASE WHEN p.thread IS NULL THEN p.relevance
-            ELSE max(p.relevance) OVER (PARTITION BY p.prefix, p.thread) END
         + {neighbour_share} * coalesce((SELECT max(n.relevance) FROM placed n
             WHERE n.prefix = p.prefix AND n.thread = p.thread
               AND n.position IN (p.position - 1, p.position + 1)), 0)
@@ -508,7 +503,7 @@ class MemoryStore(AsyncPostgresStore):
             kind_case=kind_case(self.kinds.rank_bonus), superseded_penalty=SUPERSEDED_PENALTY,
             # Without a message kind nothing is a message: no thread, place or speaker.
             messages=sql_text(self.kinds.messages.name) if self.kinds.messages else "NULL",
-            thread_share=THREAD_SHARE, neighbour_share=NEIGHBOUR_SHARE,
+            neighbour_share=NEIGHBOUR_SHARE,
             speaker_share=SPEAKER_SHARE,
         )
         words = query_words(op.query)

@@ -1,4 +1,4 @@
-"""The conversation's terms of the store's ranking: thread, neighbours, and whom a query is about.
+"""The conversation's terms of the store's ranking: neighbours, and whom a query is about.
 
 Messages are written as the write path writes them (episode_puts) and embedded by the store's
 vector worker; the searches are the store's own SQL with the shipped MiniLM.
@@ -39,7 +39,7 @@ async def scores(store: BaseStore, namespace: tuple[str, ...], query: str) -> di
 
 def only(monkeypatch: pytest.MonkeyPatch, **shares: float) -> None:
     """The conversation's terms set to `shares` (the others off)."""
-    for name in ("THREAD_SHARE", "NEIGHBOUR_SHARE", "SPEAKER_SHARE"):
+    for name in ("NEIGHBOUR_SHARE", "SPEAKER_SHARE"):
         monkeypatch.setattr(search, name, shares.get(name, 0.0))
 
 
@@ -100,20 +100,3 @@ async def test_a_message_borrows_from_its_neighbours_not_from_further_away(
     assert lent[answer] > lent[elsewhere]
     assert lent[later] == pytest.approx(alone[later])  # four places away: nothing
     assert lent[elsewhere] == pytest.approx(alone[elsewhere])
-
-
-async def test_the_best_thread_lifts_its_other_messages(
-    memory_store: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    namespace = await conversation(memory_store, {
-        "t1": [Utterance("user", "We booked the ferry to Naxos for the summer festival.", "0",
-                         position=0),
-               Utterance("user", "The weather looked fine that week.", "4", position=4)],
-        "t2": [Utterance("user", "The weather looked fine that week!", "0", position=0)]})
-    query = "ferry to Naxos"
-    only(monkeypatch)
-    alone = await scores(memory_store, namespace, query)
-    only(monkeypatch, THREAD_SHARE=0.2)
-    lifted = await scores(memory_store, namespace, query)
-    sibling, stranger = "The weather looked fine that week.", "The weather looked fine that week!"
-    assert lifted[sibling] - alone[sibling] > lifted[stranger] - alone[stranger] + 0.1
