@@ -262,36 +262,44 @@ WITH RECURSIVE query AS MATERIALIZED (
 ), fused AS (
     SELECT prefix, key, similarity, lexical, {relevance} AS relevance
     FROM signals
-), placed AS MATERIALIZED (
-    -- Where each candidate message was said: its thread, its place there, by whom.
-    SELECT f.*, m.value->'source'->>'thread_id' AS thread,
-        CASE WHEN m.value->>'kind' = {messages} AND jsonb_typeof(m.value->'position') = 'number'
-            THEN (m.value->>'position')::numeric END AS position,
-        CASE WHEN m.value->>'kind' = {messages} THEN m.value->>'role' END AS role,
-        coalesce(m.value->>'kind' = {messages} AND string_to_array(lower(m.value->>'speaker'), ' ')
-            && %(words)s::text[], false) AS named
-    FROM fused f JOIN store m ON m.prefix = f.prefix AND m.key = f.key
+), placed AS (
+    -- Each candidate with its row, and where a message was said: its thread, its place
+    -- there, by whom.
+    SELECT f.*, store.value, store.created_at, store.updated_at,
+        store.value->'source'->>'thread_id' AS thread,
+        CASE WHEN store.value->>'kind' = {messages}
+            AND jsonb_typeof(store.value->'position') = 'number'
+            THEN (store.value->>'position')::numeric END AS position,
+        CASE WHEN store.value->>'kind' = {messages} THEN store.value->>'role' END AS role,
+        coalesce(store.value->>'kind' = {messages}
+            AND string_to_array(lower(store.value->>'speaker'), ' ') && %(words)s::text[],
+            false) AS named
+    FROM fused f JOIN store ON store.prefix = f.prefix AND store.key = f.key
+    WHERE TRUE {expiry}
 ), context AS (
     -- What a candidate's conversation adds: the relevance of its neighbours among the
     -- candidates, and whether it was said by whom the query asks about (a speaker it names;
     -- else the user for "I", the assistant for "you").
-    SELECT p.prefix, p.key, p.similarity, p.lexical, p.relevance
-        + {neighbour_share} * coalesce((SELECT max(n.relevance) FROM placed n
-            WHERE n.prefix = p.prefix AND n.thread = p.thread
-              AND n.position IN (p.position - 1, p.position + 1)), 0)
+    SELECT p.*, p.relevance
+        + {neighbour_share} * coalesce(greatest(
+            CASE WHEN lag(p.position) OVER thread = p.position - 1
+                THEN lag(p.relevance) OVER thread END,
+            CASE WHEN lead(p.position) OVER thread = p.position + 1
+                THEN lead(p.relevance) OVER thread END), 0)
         + {speaker_share} * CASE
             WHEN bool_or(p.named) OVER () THEN p.named::int
             WHEN %(about)s::text = 'user' THEN (p.role IS NULL OR p.role = 'user')::int
             WHEN %(about)s::text = 'assistant' THEN (p.role = 'assistant')::int
-            ELSE 0 END AS relevance
+            ELSE 0 END AS ranked
     FROM placed p
+    WINDOW thread AS (PARTITION BY p.prefix, p.thread ORDER BY p.position)
 )
 SELECT store.prefix, store.key,
     store.value || jsonb_build_object('{match}', jsonb_build_object(
-        'similarity', round(fused.similarity::numeric, 4), 'lexical', round(fused.lexical::numeric, 4)
+        'similarity', round(store.similarity::numeric, 4), 'lexical', round(store.lexical::numeric, 4)
     )) AS value,
     store.created_at, store.updated_at,
-    fused.relevance
+    store.ranked
     + {importance_weight} * CASE WHEN jsonb_typeof(store.value->'importance') = 'number'
         THEN least(greatest((store.value->>'importance')::float, 0), 1) ELSE 0.5 END
     + {recency_weight} * exp(-ln(2) * extract(epoch FROM now() - store.updated_at)
@@ -300,8 +308,7 @@ SELECT store.prefix, store.key,
     -- What a later statement replaced (a superseded text, a message that stated it) ranks
     -- below what is current.
     - {superseded_penalty} * (store.value ? 'superseded_by')::int AS score
-FROM context fused JOIN store ON store.prefix = fused.prefix AND store.key = fused.key
-WHERE TRUE {expiry}
+FROM context store
 ORDER BY score DESC
 LIMIT %(limit)s OFFSET %(offset)s
 """
