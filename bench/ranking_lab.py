@@ -6,13 +6,19 @@ signals are those of the store. Each variant then ranks every question's turns i
 turn recall@5/10/20 is reported per variant (LoCoMo: categories 1-4, and per category).
 
 This is not Engram's path (no import, no extracted facts, no SQL): a variant that wins here is
-then built into the store and measured with bench/recall.py. Variants:
-- `dense`, `bm25`: one signal; `minmax`: the textbook 50/50 min-max fusion; `scaled`: the store's
-  fusion (similarity over the best, BM25 over the full-match score; 0.4 / 0.6).
-- `+ctx`: each turn's similarity is the better of its own vector's and that of the turn embedded
-  with the one before it.
-- `+nb`: `NEIGHBOUR_SHARE` of the best same-session neighbour's (fused) score added.
-- `+sess`: a share of the best score within the turn's session added (two-stage retrieval).
+then built into the store and measured with bench/recall.py. Variants (names as printed):
+- `dense`, `bm25`: one signal; `minmax:0.5`: the textbook 50/50 min-max fusion; `scaled:0.6`: the
+  store's fusion before (similarity over the best, BM25 over the full-match score; 0.4 / 0.6).
+- `+ctxmax`: a turn's similarity is the better of its own vector's and that of the first 96 words
+  of the turn before followed by its own (`+ctxonly`: the latter alone; `+ctxtail`: the turn's own 96
+  words after the last CONTEXT_WORDS words of the one before, what the store embeds now).
+- `+nb<share>`: that share of the best fused score of the turns just before and after added
+  (`prev`, `next`: one side only; `cand`: only neighbours that are candidates, as the store does).
+- `+sess<share>`: that share of the best fused score in the turn's session added.
+- `+spread<x>`: x taken off a turn for each better-ranked turn of its session (diversity).
+- `+who<share>`: that share added to turns said by whom the question is about (a speaker it
+  names, from the "Name: " in front of LoCoMo's turns; else the user for I/my, the assistant for
+  you/your).
 
     .venv/bin/python bench/ranking_lab.py --data ../shared/data/locomo_dev3.json.gz
 """
@@ -25,7 +31,8 @@ import math
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,13 +57,13 @@ class History:
     sessions: list[str]
     roles: list[str] = field(default_factory=list)
     words: list[set[str]] = field(default_factory=list)
-    vectors: np.ndarray | None = None
-    context_vectors: np.ndarray | None = None
-    tail_vectors: np.ndarray | None = None
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    context_vectors: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tail_vectors: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """Each turn embedded after the last CONTEXT_WORDS words of the turn before."""
-    previous: np.ndarray | None = None
+    previous: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     """Index of the turn before in the same session (-1: none)."""
-    following: np.ndarray | None = None
+    following: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
 
 
 def gist(text: str, words: int = 96) -> str:
@@ -67,6 +74,7 @@ class Vectors:
     """MiniLM vectors of texts, cached on disk by a hash of the text."""
 
     def __init__(self) -> None:
+        """Load this lab's cache and bench/recall.py's (the same keys)."""
         self.known: dict[str, np.ndarray] = {}
         if CACHE.exists():
             saved = np.load(CACHE)
@@ -79,9 +87,11 @@ class Vectors:
 
     @staticmethod
     def key(text: str) -> str:
+        """A text's cache key."""
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """The texts' vectors, embedding those not cached."""
         missing = list(dict.fromkeys(t for t in texts if self.key(t) not in self.known))
         if missing:
             if self.model is None:
@@ -98,6 +108,7 @@ class Vectors:
         return np.stack([self.known[self.key(t)] for t in texts])
 
     def save(self) -> None:
+        """Write the cache."""
         CACHE.parent.mkdir(parents=True, exist_ok=True)
         keys = list(self.known)
         np.savez(CACHE, keys=np.array(keys), vectors=np.stack([self.known[k] for k in keys]))
@@ -107,12 +118,14 @@ class Words:
     """Lexemes of texts by Postgres's `english` configuration (as the store's word index)."""
 
     def __init__(self) -> None:
+        """Connect to the embedded Postgres (started if need be)."""
         import psycopg
 
         from store import embedded
         self.conn = psycopg.connect(embedded.ensure_running(default_data_dir()), autocommit=True)
 
     def __call__(self, texts: Sequence[str]) -> list[set[str]]:
+        """Each text's lexemes."""
         rows = self.conn.execute(
             "SELECT tsvector_to_array(to_tsvector('english', t)) FROM unnest(%s::text[])"
             " WITH ORDINALITY AS u(t, n) ORDER BY n", (list(texts),)).fetchall()
@@ -126,7 +139,11 @@ def histories(questions: list[Question], vectors: Vectors, words: Words) -> dict
         label = q.namespace_label
         if label in out:
             continue
-        ids, texts, sessions, previous, following = [], [], [], [], []
+        ids: list[str] = []
+        texts: list[str] = []
+        sessions: list[str] = []
+        previous: list[int] = []
+        following: list[int] = []
         for session in q.sessions:
             start = len(ids)
             for index, message in enumerate(session["messages"]):
@@ -143,9 +160,10 @@ def histories(questions: list[Question], vectors: Vectors, words: Words) -> dict
         history.words = words(texts)
         history.vectors = vectors([gist(t) for t in texts])
         history.context_vectors = vectors([
-            gist(texts[p] + "\n" + t) if p >= 0 else gist(t) for t, p in zip(texts, previous)])
+            gist(texts[p] + "\n" + t) if p >= 0 else gist(t)
+            for t, p in zip(texts, previous, strict=True)])
         history.tail_vectors = vectors([context_gist(texts[p] if p >= 0 else "", t)
-                                        for t, p in zip(texts, previous)])
+                                        for t, p in zip(texts, previous, strict=True)])
         out[label] = history
     return out
 
@@ -178,12 +196,15 @@ def bm25(history: History, query_words: set[str]) -> tuple[np.ndarray, float]:
 
 
 def minmax(values: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """`values` min-max scaled over the candidates `among`."""
     low, high = values[among].min(), values[among].max()
     return (values - low) / (high - low) if high > low else np.zeros_like(values)
 
 
 @dataclass(frozen=True)
 class Variant:
+    """One way to rank (see the module's docstring for the names)."""
+
     fusion: str = "minmax"
     lexical: float = 0.5
     context: str = ""
@@ -194,20 +215,25 @@ class Variant:
     among_candidates: bool = False
     """Only neighbours that are candidates themselves lend their score."""
     session: float = 0.0
+    """Share of the best fused score in the turn's session added."""
     spread: float = 0.0
+    """Taken off a turn's score for each better turn of its session already ranked."""
     speaker: float = 0.0
     """Added to turns said by whom the question is about: "I"/"my" the user, "you" the
     assistant, a name its speaker ("Name: " in front of the turn)."""
-    """Taken off a turn's score for each better turn of its session already ranked."""
 
     @property
     def name(self) -> str:
+        """The variant's name, as printed."""
         name = {"dense": "dense", "bm25": "bm25"}.get(self.fusion, f"{self.fusion}:{self.lexical}")
-        return name + (f"+ctx{self.context}" if self.context else "") + (
-            f"+nb{self.neighbour}{'' if self.direction == 'both' else self.direction}"
-            if self.neighbour else "") + ("cand" if self.among_candidates else "") + (f"+sess{self.session}" if self.session else "") + (
-            f"+spread{self.spread}" if self.spread else "") + (
-            f"+who{self.speaker}" if self.speaker else "")
+        parts = [name, f"+ctx{self.context}" if self.context else ""]
+        if self.neighbour:
+            side = "" if self.direction == "both" else self.direction
+            parts.append(f"+nb{self.neighbour}{side}" + ("cand" if self.among_candidates else ""))
+        parts += [f"+sess{self.session}" if self.session else "",
+                  f"+spread{self.spread}" if self.spread else "",
+                  f"+who{self.speaker}" if self.speaker else ""]
+        return "".join(parts)
 
 
 def rank(history: History, query_vector: np.ndarray, query_words: set[str], v: Variant,
@@ -222,16 +248,29 @@ def rank(history: History, query_vector: np.ndarray, query_words: set[str], v: V
         similarity = history.tail_vectors @ query_vector
     lexical, full = bm25(history, query_words)
     if v.fusion == "dense":
-        order = np.argsort(-similarity)
-        return [history.ids[i] for i in order]
+        return [history.ids[i] for i in np.argsort(-similarity)]
     if v.fusion == "bm25":
-        order = np.lexsort((-similarity, -lexical))
-        return [history.ids[i] for i in order]
+        return [history.ids[i] for i in np.lexsort((-similarity, -lexical))]
     pool = set(np.argsort(-similarity)[:POOL].tolist())
     pool |= set(i for i in np.argsort(-lexical)[:POOL].tolist() if lexical[i] > 0)
     among = np.array(sorted(pool))
     if v.fusion == "minmax":
         fused = (1 - v.lexical) * minmax(similarity, among) + v.lexical * minmax(lexical, among)
+    elif v.fusion == "minmax2":
+        # Min-max up to the second best, capped at 1: one outlier (the question asked before)
+        # does not squeeze every other candidate.
+        def robust(values: np.ndarray) -> np.ndarray:
+            low = values[among].min()
+            high = np.sort(values[among])[-2] if len(among) > 1 else values[among].max()
+            return np.minimum((values - low) / (high - low), 1) if high > low else 0 * values
+        fused = (1 - v.lexical) * robust(similarity) + v.lexical * robust(lexical)
+    elif v.fusion == "mixed":
+        fused = ((1 - v.lexical) * minmax(similarity, among)
+                 + v.lexical * np.minimum(lexical / full if full else 0 * lexical, 1))
+    elif v.fusion == "minmax0":
+        # Min-max with the floor at zero: each signal over its best candidate's.
+        fused = ((1 - v.lexical) * np.maximum(similarity, 0) / max(similarity[among].max(), 1e-9)
+                 + v.lexical * lexical / max(lexical[among].max(), 1e-9))
     else:
         best = similarity[among].max()
         fused = ((1 - v.lexical) * similarity / best
@@ -250,14 +289,14 @@ def rank(history: History, query_vector: np.ndarray, query_words: set[str], v: V
         lent = {"both": np.maximum(prev, nxt), "prev": prev, "next": nxt}[v.direction]
         score = score + v.neighbour * lent
     if v.session:
-        best: dict[str, float] = defaultdict(float)
+        session_best: dict[str, float] = defaultdict(float)
         for i in among:
-            best[history.sessions[i]] = max(best[history.sessions[i]], fused[i])
-        bonus = np.array([best.get(s, 0.0) for s in history.sessions])
+            session_best[history.sessions[i]] = max(session_best[history.sessions[i]], fused[i])
+        bonus = np.array([session_best.get(s, 0.0) for s in history.sessions])
         score = score + v.session * bonus
     if v.speaker:
         score = score + v.speaker * about(history, raw)
-    order = [i for i in np.argsort(-score) if np.isfinite(score[i])]
+    order = [int(i) for i in np.argsort(-score) if np.isfinite(score[i])]
     if v.spread:
         taken: dict[str, int] = defaultdict(int)
         spread = []
@@ -272,7 +311,7 @@ FIRST = {"i", "my", "me", "mine", "myself"}
 SECOND = {"you", "your", "yours", "yourself"}
 
 
-def about(history: History, query_words: set[str]) -> np.ndarray:
+def about(history: History, query_words: AbstractSet[str]) -> np.ndarray:
     """1 for turns said by whom the question asks about, else 0."""
     raw = set(query_words)
     names = {t.split(":", 1)[0].lower() for t in history.texts[:50] if ":" in t[:30]}
@@ -314,22 +353,24 @@ def main() -> None:
     query_words = words([q.text for q in questions])
     raw_words = [frozenset(re.findall(r"[a-z]+", q.text.lower())) for q in questions]
     vectors.save()
-    variants = [Variant("dense"), Variant("bm25"), Variant("minmax", 0.5),
-                Variant("scaled", 0.6), Variant(context="max"), Variant(context="only"),
-                Variant(neighbour=0.1), Variant(neighbour=0.2), Variant(neighbour=0.3),
-                Variant(neighbour=0.2, direction="prev"), Variant(neighbour=0.2, direction="next"),
-                Variant(context="max", neighbour=0.2), Variant(context="max", neighbour=0.1),
-                Variant(context="only", neighbour=0.2),
-                Variant("scaled", 0.6, "max", 0.2), Variant(session=0.1), Variant(session=0.2),
-                Variant(session=0.3), Variant(context="max", neighbour=0.2, session=0.2),
-                Variant(context="max", neighbour=0.1, session=0.1),
-                Variant(lexical=0.6, context="max", neighbour=0.2, session=0.2),
-                Variant(lexical=0.4, context="max", neighbour=0.2, session=0.2),
-                Variant(neighbour=0.2, among_candidates=True),
-                Variant(context="max", neighbour=0.2, among_candidates=True, session=0.2),
-                Variant(speaker=0.05), Variant(speaker=0.1), Variant(speaker=0.2),
-                Variant(speaker=0.1, neighbour=0.2), Variant(speaker=0.1, session=0.2),
-                Variant(speaker=0.1, context="max", neighbour=0.2, session=0.2)]
+    shipped: dict[str, Any] = {"context": "tail", "neighbour": 0.2, "speaker": 0.3}
+    variants = [
+        Variant("dense"), Variant("bm25"), Variant("minmax", 0.5), Variant("scaled", 0.6),
+        # what is embedded
+        Variant(context="max"), Variant(context="only"), Variant(context="tail"),
+        # neighbours, the thread, diversity
+        Variant(neighbour=0.2), Variant(neighbour=0.2, direction="prev"),
+        Variant(neighbour=0.2, direction="next"), Variant(neighbour=0.2, among_candidates=True),
+        Variant(session=0.2), Variant(spread=0.05),
+        # whom the question is about
+        Variant(speaker=0.2), Variant(speaker=0.3),
+        # together
+        Variant(context="tail", speaker=0.3), Variant(context="max", neighbour=0.2),
+        Variant(context="tail", neighbour=0.2, speaker=0.2),
+        Variant(context="tail", neighbour=0.2, among_candidates=True, speaker=0.3),
+        Variant(**shipped), Variant(session=0.2, **shipped),
+        Variant("scaled", 0.6, **shipped), Variant("minmax", 0.4, **shipped),
+        Variant("minmax", 0.6, **shipped)]
     table: dict[str, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
     for q, qv, qw, raw in zip(questions, query_vectors, query_words, raw_words, strict=True):
         history = found[q.namespace_label]

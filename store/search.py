@@ -105,6 +105,9 @@ candidates) added to a message's own: an answer is found by its question and the
 SPEAKER_SHARE = 0.3
 """Added to what was said by whom the query is about: a speaker it names, else the user's
 messages (and memories, which are the user's) for "I", the assistant's for "you"."""
+SUPERSEDED_PENALTY = 1 + NEIGHBOUR_SHARE + SPEAKER_SHARE
+"""Taken off the score of what a later statement replaced: all that relevance and the
+conversation's terms can give, so it ranks below every current memory that matches as well."""
 FIRST_PERSON = frozenset({"i", "me", "my", "mine", "myself"})
 SECOND_PERSON = frozenset({"you", "your", "yours", "yourself"})
 BM25_K1, BM25_B = 1.2, 0.75
@@ -112,8 +115,6 @@ IMPORTANCE_WEIGHT = 0.1
 RECENCY_WEIGHT = 0.05
 RECENCY_HALF_LIFE_DAYS = 60.0
 TEXT_SEARCH_CONFIG = "english"
-SUPERSEDED_PENALTY = 0.3
-"""Taken off the score of what a later statement replaced (relevance is at most about 1)."""
 
 FUSIONS = {
     # Similarity scaled by the best candidate's; BM25 by what a memory holding every query word
@@ -126,9 +127,16 @@ FUSIONS = {
               " / nullif(max(similarity) OVER () - min(similarity) OVER (), 0), 0)"
               " + {lexical_weight} * coalesce((lexical - min(lexical) OVER ())"
               " / nullif(max(lexical) OVER () - min(lexical) OVER (), 0), 0)",
+    # Min-max up to the second best candidate, capped at 1: one outlier (the user's earlier
+    # asking of the same question, which holds every word of it) does not squeeze the rest.
+    "robust": "{dense_weight} * coalesce(least((similarity - min(similarity) OVER ())"
+              " / nullif(nth_value(similarity, 2) OVER by_similarity - min(similarity) OVER (),"
+              " 0), 1), 0)"
+              " + {lexical_weight} * coalesce(least((lexical - min(lexical) OVER ())"
+              " / nullif(nth_value(lexical, 2) OVER by_lexical - min(lexical) OVER (), 0), 1), 0)",
 }
 """How the two signals are put on one scale before they are mixed (LEXICAL_WEIGHT)."""
-FUSION = "minmax"
+FUSION = "robust"
 
 
 
@@ -138,8 +146,10 @@ def query_words(query: str) -> list[str]:
 
 
 def asked_about(words: Sequence[str]) -> str | None:
-    """Whose messages a query asks about by its pronouns: "user" for I/my, "assistant" for
-    you/your, None for both or neither."""
+    """Whose messages a query asks about by its pronouns.
+
+    "user" for I/my, "assistant" for you/your, None for both or neither.
+    """
     first, second = bool(FIRST_PERSON.intersection(words)), bool(SECOND_PERSON.intersection(words))
     return None if first == second else "user" if first else "assistant"
 
@@ -262,6 +272,10 @@ WITH RECURSIVE query AS MATERIALIZED (
 ), fused AS (
     SELECT prefix, key, similarity, lexical, {relevance} AS relevance
     FROM signals
+    WINDOW by_similarity AS (ORDER BY similarity DESC
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING),
+        by_lexical AS (ORDER BY lexical DESC
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 ), placed AS (
     -- Each candidate with its row, and where a message was said: its thread, its place
     -- there, by whom.
@@ -513,7 +527,7 @@ class MemoryStore(AsyncPostgresStore):
             neighbour_share=NEIGHBOUR_SHARE,
             speaker_share=SPEAKER_SHARE,
         )
-        words = query_words(op.query)
+        words = query_words(op.query or "")
         # The library fills in the query's vector where it finds PLACEHOLDER, after embedding.
         values = {"vector": PLACEHOLDER, "ns": ".".join(op.namespace_prefix), "query": op.query,
                   "limit": op.limit, "offset": op.offset, "words": words,

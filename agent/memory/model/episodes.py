@@ -103,17 +103,21 @@ def turn_episode_ids(ordinal: int, user_text: str, answers: int) -> tuple[str, l
 
 
 def gist(text: str, before: str = "") -> str:
-    """What is embedded for a message: its first GIST_WORDS words, after the last CONTEXT_WORDS
-    words of the message said before it (`before`, scrubbed), if any."""
+    """What is embedded for a message: its first GIST_WORDS words, after the close of `before`.
+
+    `before` is the message said just before it (scrubbed); its last CONTEXT_WORDS words lead.
+    """
     own = " ".join(text.split()[:GIST_WORDS])
     context = " ".join(before.split()[-CONTEXT_WORDS:]) if CONTEXT_WORDS else ""
     return f"{context}\n{own}" if context else own
 
 
 def closing(text: str) -> str:
-    """The part of a message that a following message's gist may use, to scrub before it is
-    embedded: its last words, with a margin so that a value cut at the start (a card number
-    split by the cut) is never among the CONTEXT_WORDS kept."""
+    """The part of a message that the next message's gist may use: scrubbed before it is used.
+
+    Its last words, with a margin, so that a value cut at the start (a card number split by the
+    cut) is never among the CONTEXT_WORDS kept.
+    """
     return " ".join(text.split()[-4 * CONTEXT_WORDS:])
 
 

@@ -202,8 +202,11 @@ def turns_of(session: Session) -> list[Turn]:
 
 
 def chained(turns: Sequence[Turn]) -> list[Turn]:
-    """Scrubbed turns, each given the last message of the turn before it in its session (the
-    turns of a session are consecutive): its scrubbed text is reused, not scrubbed again."""
+    """Scrubbed turns, each given the last message of the turn before it in its session.
+
+    The turns of a session are consecutive; the message's scrubbed text is reused, not scrubbed
+    again.
+    """
     out: list[Turn] = []
     for turn in turns:
         previous = out[-1] if out else None
