@@ -7,8 +7,10 @@ turn recall@5/10/20 is reported per variant (LoCoMo: categories 1-4, and per cat
 
 This is not Engram's path (no import, no extracted facts, no SQL): a variant that wins here is
 then built into the store and measured with bench/recall.py. Variants (names as printed):
-- `dense`, `bm25`: one signal; `minmax:0.5`: the textbook 50/50 min-max fusion; `scaled:0.6`: the
-  store's fusion before (similarity over the best, BM25 over the full-match score; 0.4 / 0.6).
+- `dense`, `bm25`: one signal; `minmax:0.5`: the textbook 50/50 min-max fusion; `minmax2`: the
+  same up to the second best candidate, capped at 1 (the store's); `scaled:0.6`: the store's
+  fusion before (similarity over the best, BM25 over the full-match score; 0.4 / 0.6); `mixed`,
+  `minmax0`: min-max meaning with scaled words; each signal over its best.
 - `+ctxmax`: a turn's similarity is the better of its own vector's and that of the first 96 words
   of the turn before followed by its own (`+ctxonly`: the latter alone; `+ctxtail`: the turn's own 96
   words after the last CONTEXT_WORDS words of the one before, what the store embeds now).
@@ -368,9 +370,9 @@ def main() -> None:
         Variant(context="tail", speaker=0.3), Variant(context="max", neighbour=0.2),
         Variant(context="tail", neighbour=0.2, speaker=0.2),
         Variant(context="tail", neighbour=0.2, among_candidates=True, speaker=0.3),
-        Variant(**shipped), Variant(session=0.2, **shipped),
-        Variant("scaled", 0.6, **shipped), Variant("minmax", 0.4, **shipped),
-        Variant("minmax", 0.6, **shipped)]
+        Variant(**shipped), Variant("minmax2", 0.5, **shipped),
+        Variant(session=0.2, **shipped), Variant("scaled", 0.6, **shipped),
+        Variant("minmax", 0.4, **shipped), Variant("minmax", 0.6, **shipped)]
     table: dict[str, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
     for q, qv, qw, raw in zip(questions, query_vectors, query_words, raw_words, strict=True):
         history = found[q.namespace_label]

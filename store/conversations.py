@@ -2,7 +2,8 @@
 
 The messages are the values of the application's message kind (`KindPolicy.messages`; Engram's
 episodes), each with its thread in `source.thread_id`, when it was said in `said_at`, its `role`
-and its `text`. The LangGraph store can filter only on top-level value fields; a message's
+and its `text` (the search, store/search.py, also reads its `position` in the thread and its
+`speaker`, when known). The LangGraph store can filter only on top-level value fields; a message's
 thread is in its `source`. These two reads are plain SQL over the store's table, inside one
 namespace (its prefix index), so they stay cheap for a user with many messages and include
 threads whose checkpoints were deleted or that came from an import.

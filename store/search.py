@@ -7,14 +7,18 @@ A namespace search with a query ranks by two signals fused in one SQL statement:
   so a common word's posting list is one user's, not the table's. Term frequency is binary
   (chat turns rarely repeat a word, and a repeated word in a long answer should not outweigh a
   rare one), IDF comes from the namespace's own counts.
-The best POOL memories of each signal form the candidates. Similarity is scaled by the best
-among them; the BM25 score by the IDF of all the query's words (what a memory holding every one
-of them would score, capped at 1), so one shared common word does not count as a full match.
-The two are mixed (LEXICAL_WEIGHT), then small bonuses for importance, kind and recency are
-added. The result's `score` is that ranking score; each hit is a `RankedItem` that also
-carries the two signals (`similarity`, `lexical`), so callers can tell a word match from a
-meaning match. (The SQL hands them over in the row's value under MATCH; `abatch` takes them off
-before any caller sees the value.)
+The best POOL memories of each signal form the candidates. Each signal is min-max scaled over
+them, up to the second best (capped at 1: one outlier, such as the user's earlier asking of the
+same question, does not squeeze the rest), and the two are mixed 50/50 (LEXICAL_WEIGHT). Then
+the conversation adds to a message's relevance (the application's message kind, laid out as
+store/conversations.py reads it): a share of its neighbours' (the messages just before and
+after it in its thread, among the candidates) and a share for being said by whom the query is
+about (a `speaker` it names, else the user for "I"/"my", the assistant for "you"/"your").
+Small bonuses for importance, kind and recency are added, and what a later statement replaced
+is pushed below every current match. The result's `score` is that ranking score; each hit is
+a `RankedItem` that also carries the two signals (`similarity`, `lexical`), so callers can tell
+a word match from a meaning match. (The SQL hands them over in the row's value under MATCH;
+`abatch` takes them off before any caller sees the value.)
 The same SQL serves the graph's retrieve node and the HTTP API's `search_items`.
 
 No index spans every user: what a search reads is its namespace's. Up to EXACT_MAX memories the

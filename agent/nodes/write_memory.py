@@ -72,16 +72,31 @@ async def _turn(state: State, runtime: Runtime[Context], message: HumanMessage,
                                      position=2 * ordinal + 1 + number))
     message_id = turn_message_id(message)
     source = _source(state, runtime).model_copy(update={"message_id": message_id})
-    earlier = [m for m in state["messages"][: len(state["messages"]) - len(after) - 1]
-               if isinstance(m, HumanMessage | AIMessage) and not getattr(m, "tool_calls", None)
-               and m.text.strip()]
-    before = (Utterance("user" if isinstance(earlier[-1], HumanMessage) else "assistant",
-                        closing(earlier[-1].text), str(earlier[-1].id)) if earlier else None)
-    return Turn(source=source, said_at=datetime.now(UTC), before=before,
+    return Turn(source=source, said_at=datetime.now(UTC),
+                before=_said_before(state["messages"][: len(state["messages"]) - len(after) - 1]),
                 user=Utterance("user", message.text, message_id, user_episode,
                                position=2 * ordinal),
                 answers=tuple(answers), asked_before=bool(state.get("asked_before")),
                 stated=summary_memory(state.get("summary_to_keep", ""), source.thread_id))
+
+
+def _said_before(earlier: list[Any]) -> Utterance | None:
+    """The message said just before the turn, as its episode keeps it, for the turn's context.
+
+    An answer counts for what it added to the memories it was shown (as the agent node noted
+    it): what it restated is not what the user replied to. Scrubbed with the turn.
+    """
+    said = [m for m in earlier if isinstance(m, HumanMessage | AIMessage)
+            and not getattr(m, "tool_calls", None) and m.text.strip()]
+    if not said:
+        return None
+    message = said[-1]
+    added = message.response_metadata.get(ADDED) if isinstance(message, AIMessage) else None
+    text = closing(added if isinstance(added, str) else message.text)
+    if not text:
+        return None
+    return Utterance("user" if isinstance(message, HumanMessage) else "assistant", text,
+                     str(message.id))
 
 
 def summary_memory(text: str, thread_id: str | None) -> tuple[MemoryCandidate, ...]:

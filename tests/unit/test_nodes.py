@@ -141,6 +141,21 @@ async def test_write_memory_embeds_a_message_after_the_close_of_the_answer_befor
     assert "4111111111111111" not in str(episodes)
 
 
+async def test_an_answer_counts_as_context_for_what_it_added_not_what_it_restated(
+    memory_store: Any,
+) -> None:
+    from agent.nodes.prompt import ADDED
+
+    user = new_user()
+    restated = AIMessage("From what I remember: the user lives in Porto. Try the tram 28.",
+                         id="a1", response_metadata={ADDED: "Try the tram 28."})
+    state = {"messages": [HumanMessage("Where should I go?", id="m1"), restated,
+                          HumanMessage("Is it crowded?", id="m2")]}
+    await write_memory(state, runtime_for(memory_store, user))
+    (episode,) = [m for m in await stored(memory_store, user) if m.get("text") == "Is it crowded?"]
+    assert episode["gist"] == "Try the tram 28.\nIs it crowded?"
+
+
 def test_fold_point_keeps_tool_results_with_their_calls_and_the_last_question() -> None:
     call = AIMessage("", tool_calls=[{"name": "lookup", "args": {}, "id": "c1"}])
     messages = [HumanMessage("old " * 200), call, ToolMessage("result " * 50, tool_call_id="c1"),
