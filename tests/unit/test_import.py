@@ -110,3 +110,34 @@ def test_a_name_that_is_not_a_name_is_refused() -> None:
         with pytest.raises(InvalidImport, match=r"sessions\[0\].messages\[0\].name"):
             parse_sessions({"sessions": [{"date": "2023-01-01", "messages": [
                 {"role": "user", "name": name, "content": "hi"}]}]})
+
+
+async def test_a_deleted_message_leaves_nothing_in_the_next_ones_vector(
+    memory_store: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.memory.write.corrections import delete
+
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps({"sessions": [{"id": "c2", "date": "2023-05-08", "messages": [
+        {"role": "user", "content": "My secret hobby is falconry in Tromso."},
+        {"role": "assistant", "content": "That sounds wonderful."},
+        {"role": "user", "content": "Thanks a lot."},
+    ]}]}))
+    identity = Identity(user_id="forget-context@example.com", org_id="acme")
+    assert await import_cli.run(path, identity) == 0
+    capsys.readouterr()
+    namespace = memory_namespace(identity)
+
+    def episodes(items: list[Any]) -> dict[int, Any]:
+        return {i.value["position"]: i for i in items if i.value["kind"] == "episode"}
+
+    before = episodes(await memory_store.asearch(namespace, limit=100))
+    assert "falconry" in before[1].value["gist"]  # embedded after the message before it
+    await delete(memory_store, namespace, before[0].key)
+    after = episodes(await memory_store.asearch(namespace, limit=100))
+    assert sorted(after) == [1, 2]
+    assert after[1].value["gist"] == "That sounds wonderful."  # its own words only
+    assert after[2].value["gist"] == before[2].value["gist"]  # not after the deleted one
+    await memory_store.fill_vectors()  # the rewritten gist was queued for a new vector
+    found = await memory_store.asearch(namespace, query="falconry hobby Tromso", limit=5)
+    assert all("falconry" not in str(hit.value) for hit in found)

@@ -16,6 +16,7 @@ from agent.memory.model.checks import InvalidCorrection, check_correction
 from agent.memory.model.episodes import is_episode
 from agent.memory.read.browse import current, matching
 from agent.memory.text.scrub import masked_counts, scrub
+from agent.memory.write.evidence import forget_context
 from agent.memory.write.reconcile import forget
 
 EDITED = "edited by the user"
@@ -49,6 +50,7 @@ async def delete(store: BaseStore, namespace: tuple[str, ...], key: str) -> list
     item = await current(store, namespace, key)
     if is_episode(item.value):  # one message of the record, on its own
         await store.adelete(namespace, key)
+        await forget_context(store, namespace, [item])
         return [key]
     return await forget(store, namespace, item)
 

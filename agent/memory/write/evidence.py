@@ -17,7 +17,8 @@ from typing import Any
 
 from langgraph.store.base import BaseStore, Item
 
-from agent.memory.model.episodes import is_episode
+from agent.memory.model.episodes import EPISODE_INDEX, gist, is_episode
+from agent.memory.model.kinds import EPISODE
 from agent.memory.model.schema import Stored
 from agent.memory.text.restatement import content_words, stem
 
@@ -71,3 +72,31 @@ async def stating_episodes(
             if is_episode(hit.value) and states(text, words) and not states(text, unless):
                 episodes.setdefault(hit.key, hit)
     return list(episodes.values())
+
+
+async def forget_context(
+    store: BaseStore, namespace: tuple[str, ...], gone: Sequence[Item]
+) -> list[str]:
+    """Re-embed, by their own words only, the episodes embedded after a message now gone.
+
+    A message's vector is embedded with the close of the message before it in its thread
+    (agent/memory/model/episodes.py); when that one is deleted or corrected, what it said must
+    not live on in the next message's gist. Returns the keys rewritten (their vectors are
+    queued again by the store's trigger).
+    """
+    places = {(str(source["thread_id"]), int(position)) for item in gone
+              if is_episode(item.value) and isinstance(position := item.value.get("position"), int)
+              and isinstance(source := item.value.get("source"), dict) and source.get("thread_id")}
+    if not places:
+        return []
+    found = await asyncio.gather(*(
+        store.asearch(namespace, filter={"kind": EPISODE, "position": position + 1}, limit=100)
+        for _, position in places))
+    followers = {hit.key: hit for (thread, _), hits in zip(places, found, strict=True)
+                 for hit in hits if (hit.value.get("source") or {}).get("thread_id") == thread}
+    rewritten = [hit for hit in followers.values()
+                 if hit.value.get("gist") != gist(Stored(hit.value).text)]
+    await asyncio.gather(*(store.aput(namespace, hit.key,
+                                      {**hit.value, "gist": gist(Stored(hit.value).text)},
+                                      index=EPISODE_INDEX) for hit in rewritten))
+    return [hit.key for hit in rewritten]

@@ -39,7 +39,7 @@ from agent.memory.model.schema import (
 from agent.memory.read.browse import FORGET_MATCH
 from agent.memory.text.injection import is_instruction_or_claim
 from agent.memory.text.scrub import masked_counts, only_placeholders, scrub
-from agent.memory.write.evidence import marker_words, stating_episodes
+from agent.memory.write.evidence import forget_context, marker_words, stating_episodes
 
 Action = Literal["add", "update", "supersede", "delete", "noop"]
 
@@ -294,6 +294,7 @@ async def forget(store: BaseStore, namespace: tuple[str, ...], memory: Item) -> 
     keys = list(dict.fromkeys([memory.key, *(old.key for old in history if old is not None),
                                *(item.key for item in episodes)]))
     await asyncio.gather(*(store.adelete(namespace, key) for key in keys))
+    await forget_context(store, namespace, episodes)
     return keys
 
 
