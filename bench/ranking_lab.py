@@ -8,9 +8,10 @@ turn recall@5/10/20 is reported per variant (LoCoMo: categories 1-4, and per cat
 This is not Engram's path (no import, no extracted facts, no SQL): a variant that wins here is
 then built into the store and measured with bench/recall.py. Variants (names as printed):
 - `dense`, `bm25`: one signal; `minmax:0.5`: the textbook 50/50 min-max fusion; `minmax2`: the
-  same up to the second best candidate, capped at 1 (the store's); `scaled:0.6`: the store's
-  fusion before (similarity over the best, BM25 over the full-match score; 0.4 / 0.6); `mixed`,
-  `minmax0`: min-max meaning with scaled words; each signal over its best.
+  same up to the second best candidate, the best past 1 by its plain lead (the store's);
+  `scaled:0.6`: the store's fusion before (similarity over the best, BM25 over the full-match
+  score; 0.4 / 0.6); `mixed`, `minmax0`: min-max meaning with scaled words; each signal over its
+  best.
 - `+ctxmax`: a turn's similarity is the better of its own vector's and that of the first 96 words
   of the turn before followed by its own (`+ctxonly`: the latter alone; `+ctxtail`: the turn's own 96
   words after the last CONTEXT_WORDS words of the one before, what the store embeds now).
@@ -259,12 +260,18 @@ def rank(history: History, query_vector: np.ndarray, query_words: set[str], v: V
     if v.fusion == "minmax":
         fused = (1 - v.lexical) * minmax(similarity, among) + v.lexical * minmax(lexical, among)
     elif v.fusion == "minmax2":
-        # Min-max up to the second best, capped at 1: one outlier (the question asked before)
-        # does not squeeze every other candidate.
+        # Min-max up to the second best; the best keeps its lead on the plain scale (the
+        # store's `robust`): one outlier (the question asked before) squeezes no other.
         def robust(values: np.ndarray) -> np.ndarray:
             low = values[among].min()
-            high = np.sort(values[among])[-2] if len(among) > 1 else values[among].max()
-            return np.minimum((values - low) / (high - low), 1) if high > low else 0 * values
+            top = values[among].max()
+            second = np.sort(values[among])[-2] if len(among) > 1 else top
+            if second <= low:  # only the best stands above the lowest: up to the best
+                second = top
+            if top <= low:
+                return 0 * values
+            return (np.minimum(values - low, second - low) / (second - low)
+                    + np.maximum(values - second, 0) / (top - low))
         fused = (1 - v.lexical) * robust(similarity) + v.lexical * robust(lexical)
     elif v.fusion == "mixed":
         fused = ((1 - v.lexical) * minmax(similarity, among)

@@ -120,6 +120,17 @@ RECENCY_WEIGHT = 0.05
 RECENCY_HALF_LIFE_DAYS = 60.0
 TEXT_SEARCH_CONFIG = "english"
 
+def _robust(signal: str, by: str) -> str:
+    """SQL: `signal` min-max scaled up to the second best candidate (the best past 1, in order)."""
+    low, high = f"min({signal}) OVER ()", f"max({signal}) OVER ()"
+    # The second best, or the best when only it stands above the lowest.
+    second = (f"(CASE WHEN nth_value({signal}, 2) OVER {by} > {low} "
+              f"THEN nth_value({signal}, 2) OVER {by} ELSE {high} END)")
+    return (f"(CASE WHEN {high} > {low} THEN least({signal} - {low}, {second} - {low})"
+            f" / ({second} - {low}) + greatest({signal} - {second}, 0) / ({high} - {low})"
+            f" ELSE 0 END)")
+
+
 FUSIONS = {
     # Similarity scaled by the best candidate's; BM25 by what a memory holding every query word
     # would score (capped at 1), so one shared common word is not a full match.
@@ -131,13 +142,11 @@ FUSIONS = {
               " / nullif(max(similarity) OVER () - min(similarity) OVER (), 0), 0)"
               " + {lexical_weight} * coalesce((lexical - min(lexical) OVER ())"
               " / nullif(max(lexical) OVER () - min(lexical) OVER (), 0), 0)",
-    # Min-max up to the second best candidate, capped at 1: one outlier (the user's earlier
-    # asking of the same question, which holds every word of it) does not squeeze the rest.
-    "robust": "{dense_weight} * coalesce(least((similarity - min(similarity) OVER ())"
-              " / nullif(nth_value(similarity, 2) OVER by_similarity - min(similarity) OVER (),"
-              " 0), 1), 0)"
-              " + {lexical_weight} * coalesce(least((lexical - min(lexical) OVER ())"
-              " / nullif(nth_value(lexical, 2) OVER by_lexical - min(lexical) OVER (), 0), 1), 0)",
+    # Min-max up to the second best candidate; above it, the best keeps its lead on the plain
+    # min-max scale (at most 2). One outlier (the user's earlier asking of the same question,
+    # which holds every word of it) does not squeeze the rest, and the order is the signal's.
+    "robust": "{dense_weight} * " + _robust("similarity", "by_similarity")
+              + " + {lexical_weight} * " + _robust("lexical", "by_lexical"),
 }
 """How the two signals are put on one scale before they are mixed (LEXICAL_WEIGHT)."""
 FUSION = "robust"
