@@ -270,8 +270,9 @@ def rank(history: History, query_vector: np.ndarray, query_words: set[str], v: V
                 second = top
             if top <= low:
                 return 0 * values
-            return (np.minimum(values - low, second - low) / (second - low)
-                    + np.maximum(values - second, 0) / (top - low))
+            scaled: np.ndarray = (np.minimum(values - low, second - low) / (second - low)
+                                  + np.maximum(values - second, 0) / (top - low))
+            return scaled
         fused = (1 - v.lexical) * robust(similarity) + v.lexical * robust(lexical)
     elif v.fusion == "mixed":
         fused = ((1 - v.lexical) * minmax(similarity, among)
