@@ -8,7 +8,7 @@ turn recall@5/10/20 is reported per variant (LoCoMo: categories 1-4, and per cat
 This is not Engram's path (no import, no extracted facts, no SQL): a variant that wins here is
 then built into the store and measured with bench/recall.py. Variants (names as printed):
 - `dense`, `bm25`: one signal; `minmax:0.5`: the textbook 50/50 min-max fusion; `minmax2`: the
-  same up to the second best candidate, the best past 1 by its plain lead (the store's);
+  same up to the second best candidate, capped at 1 but for 1/100 of the best's plain lead (the store's);
   `scaled:0.6`: the store's fusion before (similarity over the best, BM25 over the full-match
   score; 0.4 / 0.6); `mixed`, `minmax0`: min-max meaning with scaled words; each signal over its
   best.
@@ -260,7 +260,7 @@ def rank(history: History, query_vector: np.ndarray, query_words: set[str], v: V
     if v.fusion == "minmax":
         fused = (1 - v.lexical) * minmax(similarity, among) + v.lexical * minmax(lexical, among)
     elif v.fusion == "minmax2":
-        # Min-max up to the second best; the best keeps its lead on the plain scale (the
+        # Min-max up to the second best, capped but for a sliver of the best's lead (the
         # store's `robust`): one outlier (the question asked before) squeezes no other.
         def robust(values: np.ndarray) -> np.ndarray:
             low = values[among].min()
@@ -271,9 +271,22 @@ def rank(history: History, query_vector: np.ndarray, query_words: set[str], v: V
             if top <= low:
                 return 0 * values
             scaled: np.ndarray = (np.minimum(values - low, second - low) / (second - low)
-                                  + np.maximum(values - second, 0) / (top - low))
+                                  + 0.01 * np.maximum(values - second, 0) / (top - low))
             return scaled
         fused = (1 - v.lexical) * robust(similarity) + v.lexical * robust(lexical)
+    elif v.fusion == "max2":
+        # Each signal over its second best candidate (floor at zero), capped at 1 but for a
+        # sliver of the best's lead: the store's `robust`.
+        def over_second(values: np.ndarray) -> np.ndarray:
+            top = values[among].max()
+            second = np.sort(values[among])[-2] if len(among) > 1 else top
+            second = second if second > 0 else top
+            if top <= 0:
+                return 0 * values
+            scaled: np.ndarray = (np.minimum(np.maximum(values, 0), second) / second
+                                  + 0.01 * np.maximum(values - second, 0) / top)
+            return scaled
+        fused = (1 - v.lexical) * over_second(similarity) + v.lexical * over_second(lexical)
     elif v.fusion == "mixed":
         fused = ((1 - v.lexical) * minmax(similarity, among)
                  + v.lexical * np.minimum(lexical / full if full else 0 * lexical, 1))

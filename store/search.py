@@ -7,9 +7,10 @@ A namespace search with a query ranks by two signals fused in one SQL statement:
   so a common word's posting list is one user's, not the table's. Term frequency is binary
   (chat turns rarely repeat a word, and a repeated word in a long answer should not outweigh a
   rare one), IDF comes from the namespace's own counts.
-The best POOL memories of each signal form the candidates. Each signal is min-max scaled over
-them, up to the second best (capped at 1: one outlier, such as the user's earlier asking of the
-same question, does not squeeze the rest), and the two are mixed 50/50 (LEXICAL_WEIGHT). Then
+The best POOL memories of each signal form the candidates. Similarity is scaled by the best
+among them; the BM25 score by the IDF of all the query's words (what a memory holding every one
+of them would score, capped at 1), so one shared common word does not count as a full match.
+The two are mixed (LEXICAL_WEIGHT). Then
 the conversation adds to a message's relevance (the application's message kind, laid out as
 store/conversations.py reads it): a share of its neighbours' (the messages just before and
 after it in its thread, among the candidates) and a share for being said by whom the query is
@@ -101,8 +102,8 @@ COUNT_MAX = 5_001
 count for larger namespaces (counting further costs about 0.5 ms a thousand memories)."""
 LEXICAL_MAX = 2_000
 """Most memories read per query word (a bound on the cost of common words; their df is capped)."""
-LEXICAL_WEIGHT = 0.5
-"""Share of the word signal in the fused relevance (BENCHMARKS.md, section P)."""
+LEXICAL_WEIGHT = 0.6
+"""Share of the word signal in the fused relevance (BENCHMARKS.md, sections O and P)."""
 NEIGHBOUR_SHARE = 0.2
 """Share of the better relevance of the messages just before and after it (among the
 candidates) added to a message's own: an answer is found by its question and the reverse."""
@@ -120,17 +121,6 @@ RECENCY_WEIGHT = 0.05
 RECENCY_HALF_LIFE_DAYS = 60.0
 TEXT_SEARCH_CONFIG = "english"
 
-def _robust(signal: str, by: str) -> str:
-    """SQL: `signal` min-max scaled up to the second best candidate (the best past 1, in order)."""
-    low, high = f"min({signal}) OVER ()", f"max({signal}) OVER ()"
-    # The second best, or the best when only it stands above the lowest.
-    second = (f"(CASE WHEN nth_value({signal}, 2) OVER {by} > {low} "
-              f"THEN nth_value({signal}, 2) OVER {by} ELSE {high} END)")
-    return (f"(CASE WHEN {high} > {low} THEN least({signal} - {low}, {second} - {low})"
-            f" / ({second} - {low}) + greatest({signal} - {second}, 0) / ({high} - {low})"
-            f" ELSE 0 END)")
-
-
 FUSIONS = {
     # Similarity scaled by the best candidate's; BM25 by what a memory holding every query word
     # would score (capped at 1), so one shared common word is not a full match.
@@ -142,14 +132,9 @@ FUSIONS = {
               " / nullif(max(similarity) OVER () - min(similarity) OVER (), 0), 0)"
               " + {lexical_weight} * coalesce((lexical - min(lexical) OVER ())"
               " / nullif(max(lexical) OVER () - min(lexical) OVER (), 0), 0)",
-    # Min-max up to the second best candidate; above it, the best keeps its lead on the plain
-    # min-max scale (at most 2). One outlier (the user's earlier asking of the same question,
-    # which holds every word of it) does not squeeze the rest, and the order is the signal's.
-    "robust": "{dense_weight} * " + _robust("similarity", "by_similarity")
-              + " + {lexical_weight} * " + _robust("lexical", "by_lexical"),
 }
 """How the two signals are put on one scale before they are mixed (LEXICAL_WEIGHT)."""
-FUSION = "robust"
+FUSION = "scaled"
 
 
 
@@ -285,10 +270,6 @@ WITH RECURSIVE query AS MATERIALIZED (
 ), fused AS (
     SELECT prefix, key, similarity, lexical, {relevance} AS relevance
     FROM signals
-    WINDOW by_similarity AS (ORDER BY similarity DESC
-                             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING),
-        by_lexical AS (ORDER BY lexical DESC
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 ), placed AS (
     -- Each candidate with its row, and where a message was said: its thread, its place
     -- there, by whom.
@@ -308,11 +289,13 @@ WITH RECURSIVE query AS MATERIALIZED (
     -- candidates, and whether it was said by whom the query asks about (a speaker it names;
     -- else the user for "I", the assistant for "you").
     SELECT p.*, p.relevance
-        + {neighbour_share} * coalesce(greatest(
+        -- A memory that is not a message has no neighbours: it counts as its own, so a
+        -- statement's message never outranks the memory learned from it by its neighbours.
+        + {neighbour_share} * CASE WHEN p.position IS NULL THEN p.relevance ELSE coalesce(greatest(
             CASE WHEN lag(p.position) OVER thread = p.position - 1
                 THEN lag(p.relevance) OVER thread END,
             CASE WHEN lead(p.position) OVER thread = p.position + 1
-                THEN lead(p.relevance) OVER thread END), 0)
+                THEN lead(p.relevance) OVER thread END), 0) END
         + {speaker_share} * CASE
             WHEN bool_or(p.named) OVER () THEN p.named::int
             WHEN %(about)s::text = 'user' THEN (p.role IS NULL OR p.role = 'user')::int
