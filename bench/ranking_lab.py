@@ -8,10 +8,10 @@ turn recall@5/10/20 is reported per variant (LoCoMo: categories 1-4, and per cat
 This is not Engram's path (no import, no extracted facts, no SQL): a variant that wins here is
 then built into the store and measured with bench/recall.py. Variants (names as printed):
 - `dense`, `bm25`: one signal; `minmax:0.5`: the textbook 50/50 min-max fusion; `minmax2`: the
-  same up to the second best candidate, capped at 1 but for 1/100 of the best's plain lead (the store's);
-  `scaled:0.6`: the store's fusion before (similarity over the best, BM25 over the full-match
-  score; 0.4 / 0.6); `mixed`, `minmax0`: min-max meaning with scaled words; each signal over its
-  best.
+  same up to the second best candidate, capped at 1 but for 1/100 of the best's plain lead;
+  `scaled:0.6`: the store's fusion (similarity over the best, BM25 over the full-match score;
+  0.4 / 0.6); `max2`: each signal over its second best from zero; `mixed`, `minmax0`: min-max
+  meaning with scaled words; each signal over its best.
 - `+ctxmax`: a turn's similarity is the better of its own vector's and that of the first 96 words
   of the turn before followed by its own (`+ctxonly`: the latter alone; `+ctxtail`: the turn's own 96
   words after the last CONTEXT_WORDS words of the one before, what the store embeds now).
@@ -260,8 +260,8 @@ def rank(history: History, query_vector: np.ndarray, query_words: set[str], v: V
     if v.fusion == "minmax":
         fused = (1 - v.lexical) * minmax(similarity, among) + v.lexical * minmax(lexical, among)
     elif v.fusion == "minmax2":
-        # Min-max up to the second best, capped but for a sliver of the best's lead (the
-        # store's `robust`): one outlier (the question asked before) squeezes no other.
+        # Min-max up to the second best, capped but for a sliver of the best's lead: one
+        # outlier (the question asked before) squeezes no other.
         def robust(values: np.ndarray) -> np.ndarray:
             low = values[among].min()
             top = values[among].max()
@@ -276,7 +276,7 @@ def rank(history: History, query_vector: np.ndarray, query_words: set[str], v: V
         fused = (1 - v.lexical) * robust(similarity) + v.lexical * robust(lexical)
     elif v.fusion == "max2":
         # Each signal over its second best candidate (floor at zero), capped at 1 but for a
-        # sliver of the best's lead: the store's `robust`.
+        # sliver of the best's lead.
         def over_second(values: np.ndarray) -> np.ndarray:
             top = values[among].max()
             second = np.sort(values[among])[-2] if len(among) > 1 else top
@@ -391,7 +391,7 @@ def main() -> None:
         Variant(context="tail", speaker=0.3), Variant(context="max", neighbour=0.2),
         Variant(context="tail", neighbour=0.2, speaker=0.2),
         Variant(context="tail", neighbour=0.2, among_candidates=True, speaker=0.3),
-        Variant(**shipped), Variant("minmax2", 0.5, **shipped),
+        Variant(**shipped), Variant("minmax2", 0.5, **shipped), Variant("max2", 0.5, **shipped),
         Variant(session=0.2, **shipped), Variant("scaled", 0.6, **shipped),
         Variant("minmax", 0.4, **shipped), Variant("minmax", 0.6, **shipped)]
     table: dict[str, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
