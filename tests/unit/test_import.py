@@ -89,6 +89,7 @@ async def test_names_places_and_the_message_before_are_kept_scrubbed(
         {"role": "assistant", "name": "Bob", "content":
             "My token is sk-abcdefghijklmnopqrstuvwxyz123456, keep it."},
         {"role": "user", "name": "Ann Lee", "content": "Noted, and how is Lisbon?"},
+        {"role": "assistant", "name": "bob@example.com", "content": "Sunny."},
     ]}]}))
     identity = Identity(user_id="names@example.com", org_id="acme")
     assert await import_cli.run(path, identity) == 0
@@ -96,8 +97,9 @@ async def test_names_places_and_the_message_before_are_kept_scrubbed(
     items = await memory_store.asearch(memory_namespace(identity), limit=100)
     episodes = sorted((i.value for i in items if i.value["kind"] == "episode"),
                       key=lambda value: value["position"])
-    assert [(e["position"], e["speaker"]) for e in episodes] == [
+    assert [(e["position"], e["speaker"]) for e in episodes][:3] == [
         (0, "Ann Lee"), (1, "Bob"), (2, "Ann Lee")]
+    assert "bob@example.com" not in str([i.value for i in items])  # a name is scrubbed too
     assert episodes[0]["gist"] == "I moved to Porto last month."
     before, own = episodes[2]["gist"].split("\n")
     assert own == "Noted, and how is Lisbon?" and before == episodes[1]["text"]

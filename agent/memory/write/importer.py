@@ -32,6 +32,7 @@ from langgraph.store.base import BaseStore
 from agent.memory.model.episodes import Utterance
 from agent.memory.model.schema import Identity, Source
 from agent.memory.text.messages import CONTROL, NotText, content_text
+from agent.memory.text.scrub import scrub
 from agent.memory.write.turns import Extractor, Turn, scrub_turns, write_turns
 
 MAX_SESSIONS = 2_000
@@ -158,7 +159,9 @@ def _name(value: Any, where: str) -> str | None:
     if not isinstance(value, str) or len(value) > MAX_NAME_CHARS or CONTROL.search(value):
         raise InvalidImport(f"{where} must be a name of at most {MAX_NAME_CHARS} characters "
                             "without control characters")
-    return " ".join(value.split()) or None
+    # A name may be an address or a number (an export names some people so): scrubbed like
+    # every stored text.
+    return " ".join(scrub(value).text.split()) or None
 
 
 def parse_sessions(body: Any) -> list[Session]:
