@@ -26,6 +26,12 @@ graph first runs `--warmup` turns on threads of its own; the store's tables are 
 (TRUNCATE) before each graph's warm-up and before its timed turns, so every graph starts from the
 same empty memory. "Memory pipeline overhead" is full p50 - bare p50.
 
+The unit the figures are also given in is one query embedding of the same run: the store's
+model (not its cache) embedding one of the run's user messages, the text retrieve embeds, timed
+before each graph and after the last (so a machine that slows down mid-run slows both). Each
+`*_in_query_embeddings` figure is a time divided by that p50; the short synthetic queries of
+bench/embeddings.py are timed too (`short_query_embedding_ms_p50`).
+
 Episodes' vectors are filled in by the store's background worker. By default the turns run in a
 closed loop, nothing between them, so the worker embeds the last turn's messages while the next
 one runs, on the same two cores. `--settle` lets the worker finish between turns (untimed), as
@@ -55,6 +61,7 @@ import psycopg
 from _common import (
     conversation_turns,
     default_data_dir,
+    distinct_queries,
     emit,
     fresh_database,
     log,
@@ -83,6 +90,10 @@ from agent.state import InputState, State
 from store.pending_vectors import pending_count
 
 GOAL_OVERHEAD_P50_MS = 30.0
+# Goals in query embeddings of the same run.
+GOAL_OVERHEAD_P50_QE, GOAL_OVERHEAD_P95_QE = 5.0, 15.0
+GOAL_READ_P50_QE, GOAL_WRITE_P50_QE = 2.0, 2.0
+QUERY_SAMPLES = 40
 
 
 class NodeFn(Protocol):
@@ -284,6 +295,40 @@ async def drive(
     }
 
 
+class QueryClock:
+    """Times one query embedding on the store's own model, in rounds spread over the run."""
+
+    def __init__(self, messages: list[str], seed: int) -> None:
+        """Time the run's `messages`, and as many short synthetic queries (`seed`)."""
+        self.messages = messages
+        self.short = distinct_queries(len(messages), seed)
+        self.rounds = 0
+        self.samples: list[float] = []
+        self.short_samples: list[float] = []
+
+    def round(self, memory_store: Any) -> None:
+        """One round: QUERY_SAMPLES of the run's messages and as many short queries, uncached."""
+        cached = memory_store.embeddings
+        model = getattr(cached, "inner", cached)
+        start = (self.rounds * QUERY_SAMPLES) % max(1, len(self.messages) - QUERY_SAMPLES)
+        self.rounds += 1
+        model.embed_query(self.messages[start])  # warm: the first run of a session allocates
+        for texts, samples in ((self.messages, self.samples), (self.short, self.short_samples)):
+            for text in texts[start:start + QUERY_SAMPLES]:
+                started = time.perf_counter()
+                model.embed_query(text)
+                samples.append(time.perf_counter() - started)
+
+    def p50_ms(self) -> float:
+        """The median query embedding, in ms."""
+        return float(np.percentile(self.samples, 50) * 1000.0)
+
+
+def in_units(figures: dict[str, float], unit_ms: float) -> dict[str, float]:
+    """Each figure (ms) as a number of query embeddings."""
+    return {name: round(value / unit_ms, 2) for name, value in figures.items()}
+
+
 def node_stats(sink: dict[str, list[float]]) -> dict[str, dict[str, float]]:
     return {name: percentiles_ms(samples, "node") for name, samples in sink.items()}
 
@@ -297,9 +342,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         models.load_chat_model = lambda name: answers
     async with fresh_database("turn", data_dir=args.data_dir, keep=args.keep) as (url, _):
         async with checkpointer() as saver:
-            results = await drive_all(saver, messages, args, url)
+            clock = QueryClock(messages, args.seed + 1)
+            results = await drive_all(saver, messages, args, url, clock)
     full, timed_run, bare_run = results["full"], results["full_timed"], results["bare"]
     overhead = round(full["total_ms_p50"] - bare_run["total_ms_p50"], 2)
+    overhead_p95 = round(full["total_ms_p95"] - bare_run["total_ms_p95"], 2)
+    nodes = timed_run["nodes"]
+    read_p50 = timed_run["read_nodes_sum_ms_p50"]
+    write_p50 = nodes["write_memory"]["node_ms_p50"]
+    unit = clock.p50_ms()
+    units = in_units({"memory_pipeline_overhead_p50": overhead,
+                      "memory_pipeline_overhead_p95": overhead_p95,
+                      "summarize_plus_retrieve_p50": read_p50,
+                      "write_memory_p50": write_p50,
+                      **{f"{name}_p50": figures["node_ms_p50"] for name, figures in nodes.items()},
+                      **{f"{name}_p95": figures["node_ms_p95"] for name, figures in nodes.items()}},
+                     unit)
     return {
         "bench": "turn",
         "turns": len(messages),
@@ -313,8 +371,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "bare": bare_run,
         "settled": bool(args.settle),
         "memory_pipeline_overhead_ms_p50": overhead,
-        "memory_pipeline_overhead_ms_p95": round(
-            full["total_ms_p95"] - bare_run["total_ms_p95"], 2),
+        "memory_pipeline_overhead_ms_p95": overhead_p95,
+        "query_embedding_ms_p50": round(unit, 2),
+        "query_embedding_samples": len(clock.samples),
+        "short_query_embedding_ms_p50": round(
+            float(np.percentile(clock.short_samples, 50) * 1000.0), 2),
+        "in_query_embeddings": units,
+        "goals_in_query_embeddings": {
+            "overhead_p50": {"at_most": GOAL_OVERHEAD_P50_QE, "is": units[
+                "memory_pipeline_overhead_p50"],
+                "met": units["memory_pipeline_overhead_p50"] <= GOAL_OVERHEAD_P50_QE},
+            "overhead_p95": {"at_most": GOAL_OVERHEAD_P95_QE, "is": units[
+                "memory_pipeline_overhead_p95"],
+                "met": units["memory_pipeline_overhead_p95"] <= GOAL_OVERHEAD_P95_QE},
+            "summarize_plus_retrieve_p50": {"at_most": GOAL_READ_P50_QE, "is": units[
+                "summarize_plus_retrieve_p50"],
+                "met": units["summarize_plus_retrieve_p50"] <= GOAL_READ_P50_QE},
+            "write_memory_p50": {"at_most": GOAL_WRITE_P50_QE, "is": units["write_memory_p50"],
+                                 "met": units["write_memory_p50"] <= GOAL_WRITE_P50_QE},
+        },
         "goal": {"overhead_ms_p50": GOAL_OVERHEAD_P50_MS,
                  "met": overhead <= GOAL_OVERHEAD_P50_MS},
         "machine": machine(),
@@ -323,6 +398,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 async def drive_all(
     saver: BaseCheckpointSaver[Any], messages: list[str], args: argparse.Namespace, url: str,
+    clock: QueryClock,
 ) -> dict[str, dict[str, Any]]:
     """Run the three graphs in turn, each with a store of its own.
 
@@ -343,14 +419,21 @@ async def drive_all(
     for label, (compile_with, sink) in graphs.items():
         log(f"{label}: {args.warmup} warm-up turns, then {len(messages)} timed turns")
         async with store() as memory_store:
+            clock.round(memory_store)
             graph = compile_with(memory_store)
             results[label] = await drive(graph, label, messages, args, url, sink,
                                          memory_store if label != "bare" else None)
+            if label == "bare":
+                clock.round(memory_store)  # and once after the last graph
         if sink is not None:
             results[label]["nodes"] = node_stats(sink)
             every_turn = [samples for samples in sink.values() if len(samples) == len(messages)]
             sums = np.sum(every_turn, axis=0) * 1000.0
             results[label]["nodes_sum_ms_p50"] = round(float(np.percentile(sums, 50)), 2)
+            if "retrieve" in sink:
+                reads = np.sum([sink[name] for name in ("summarize", "retrieve")], axis=0)
+                results[label]["read_nodes_sum_ms_p50"] = round(
+                    float(np.percentile(reads, 50) * 1000.0), 2)
         log(f"{label}: total p50 {results[label]['total_ms_p50']} ms, "
             f"p95 {results[label]['total_ms_p95']} ms")
     return results

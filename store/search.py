@@ -45,7 +45,9 @@ from typing import Any
 from langgraph.checkpoint.postgres import _ainternal
 from langgraph.store.base import Op, PutOp, Result, SearchItem, SearchOp
 from langgraph.store.postgres import AsyncPostgresStore
-from langgraph.store.postgres.base import PLACEHOLDER
+from langgraph.store.postgres.base import PLACEHOLDER, _decode_ns_bytes, _row_to_search_item
+from psycopg import AsyncCursor
+from psycopg.rows import DictRow
 
 from store import pending_vectors
 from store.pending_vectors import VectorWorker
@@ -414,6 +416,18 @@ WITH search_results AS ({search}), refreshed AS (
 )
 SELECT * FROM search_results
 """
+# Several namespace searches of one batch in one statement: each keeps its own plan, rows come
+# back tagged with the search they answer.
+_EACH = "SELECT {index} AS engram_search, s.* FROM ({search}) AS s"
+
+
+def query_vector(vector: Sequence[float]) -> str:
+    """A query's vector as pgvector's text (`[x,y,...]`), every float exactly as computed.
+
+    Sent as a float array instead, its 384 elements were converted one by one in Python, the
+    slowest part of sending a search.
+    """
+    return "[" + ",".join(map(repr, vector)) + "]"
 
 
 class MemoryStore(AsyncPostgresStore):
@@ -492,16 +506,72 @@ class MemoryStore(AsyncPostgresStore):
             self.vector_worker.wake()
         return results
 
+    def _is_namespace_search(self, op: SearchOp) -> bool:
+        """Whether a search is ours (hybrid, one namespace) rather than the library's."""
+        return bool(op.query and op.namespace_prefix and not op.filter) and (
+            (self.index_config or {}).get("distance_type", "cosine") == "cosine")
+
     def _prepare_batch_search_queries(
         self, search_ops: Sequence[tuple[int, SearchOp]]
     ) -> tuple[list[tuple[str, list[Any]]], list[tuple[int, str]]]:
         queries, requests = super()._prepare_batch_search_queries(search_ops)
-        if (self.index_config or {}).get("distance_type", "cosine") != "cosine":
-            return queries, requests
         for index, (_, op) in enumerate(search_ops):
-            if op.query and op.namespace_prefix and not op.filter:
+            if self._is_namespace_search(op):
                 queries[index] = self._namespace_search(op)
         return queries, requests
+
+    async def _batch_search_ops(
+        self,
+        search_ops: Sequence[tuple[int, SearchOp]],
+        results: list[Result],
+        cur: AsyncCursor[DictRow],
+    ) -> None:
+        """The library's batch of searches, with the namespace searches sent as one statement.
+
+        A turn searches the caller's namespace and their organisation's with the same query:
+        one round trip, not one each. Their query vectors go as pgvector text (`query_vector`).
+        """
+        queries, embedding_requests = self._prepare_batch_search_queries(search_ops)
+        ours = [position for position, (_, op) in enumerate(search_ops)
+                if self._is_namespace_search(op)]
+        if embedding_requests and self.embeddings:
+            vectors = await self.embeddings.aembed_documents(
+                [query for _, query in embedding_requests])
+            for (position, _), vector in zip(embedding_requests, vectors, strict=True):
+                params = queries[position][1]
+                value = query_vector(vector) if position in ours else vector
+                queries[position] = (queries[position][0], [
+                    value if param is PLACEHOLDER else param for param in params])
+        for position, (index, _) in enumerate(search_ops):
+            if position not in ours:  # the library's own search, as it runs it
+                await cur.execute(*queries[position])
+                results[index] = self._search_items(await cur.fetchall())
+        for refresh in (False, True):  # a statement refreshes TTLs for all its rows or none
+            group = [p for p in ours if bool(search_ops[p][1].refresh_ttl) == refresh]
+            if group:
+                await self._namespace_searches(search_ops, queries, group, refresh, results,
+                                               cur)
+
+    async def _namespace_searches(
+        self, search_ops: Sequence[tuple[int, SearchOp]], queries: list[tuple[str, list[Any]]],
+        group: list[int], refresh: bool, results: list[Result], cur: AsyncCursor[DictRow],
+    ) -> None:
+        """Run these namespace searches of the batch in one statement, and share out the rows."""
+        statement = " UNION ALL ".join(
+            _EACH.format(index=number, search=queries[position][0])
+            for number, position in enumerate(group))
+        await cur.execute(_REFRESH.format(search=statement) if refresh else statement,
+                          [param for position in group for param in queries[position][1]])
+        rows = await cur.fetchall()
+        for number, position in enumerate(group):
+            # Best first, as each search ordered its own (a union keeps no order of its parts).
+            mine = sorted((row for row in rows if row["engram_search"] == number),
+                          key=lambda row: -float(row["score"]))
+            results[search_ops[position][0]] = self._search_items(mine)
+
+    def _search_items(self, rows: Sequence[Any]) -> list[SearchItem]:
+        return [_row_to_search_item(_decode_ns_bytes(row["prefix"]), row,
+                                    loader=self._deserializer) for row in rows]
 
     def _namespace_search(self, op: SearchOp) -> tuple[str, list[Any]]:
         expiry = (
@@ -529,4 +599,4 @@ class MemoryStore(AsyncPostgresStore):
                   "limit": op.limit, "offset": op.offset, "words": words,
                   "about": asked_about(words)}
         params = [values[name] for name in _SEARCH_PARAMS]
-        return (_REFRESH.format(search=sql) if op.refresh_ttl else sql), params
+        return sql, params  # the batch adds the TTL refresh (_namespace_searches)

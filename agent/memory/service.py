@@ -60,7 +60,7 @@ from agent.memory.read.retrieval import Found, find_memories
 from agent.memory.text.messages import control_character
 from agent.memory.text.offload import owned_by
 from agent.memory.text.restatement import Embed, embedder_of
-from agent.memory.write import approval, corrections, erase, ledger, usage
+from agent.memory.write import approval, corrections, erase, ledger
 from agent.memory.write.importer import ImportReport, InvalidImport, import_sessions, parse_sessions
 
 # Re-exported: the ways in name operations and turns, never the write layer itself.
@@ -525,10 +525,6 @@ class MemoryService:
                            "actions": sorted(op.action for op in
                                              [*written.applied, *written.gated])})
         return TurnWritten(applied, [op.model_dump(mode="json") for op in written.gated], None)
-
-    async def record_retrievals(self, keys: Sequence[str]) -> None:
-        """Count that a turn was shown these memories (retention demotes the never-shown)."""
-        await usage.record_retrievals(self.store, self.identity, list(keys))
 
     async def plan_of(self, thread_id: str | None, message_id: str | None) -> ledger.Entry | None:
         """The ledger's entry of a turn (its operations, and a plan a human is asked about)."""

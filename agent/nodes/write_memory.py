@@ -10,6 +10,7 @@ approval node runs again, over the plan saved in the checkpoint, never a new ext
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,11 +117,12 @@ async def write_memory(state: State, runtime: Runtime[Context]) -> dict[str, Any
     memory = MemoryService.of_run(runtime, context.approval)
     thread_id, run_id = thread_and_run(runtime)
     shown = state.get("memories", [])
-    written = await memory.write_turn(await _turn(state, runtime, message, memory.embed),
+    turn = await _turn(state, runtime, message, memory.embed)
+    # The memories it was shown count a retrieval each, recorded with the turn.
+    written = await memory.write_turn(replace(turn, shown=tuple(m["key"] for m in shown)),
                                       context.model, shown, thread_id=thread_id, run_id=run_id)
     if written.replayed is not None:
         return {**_replayed(written.replayed), "summary_to_keep": ""}
-    await memory.record_retrievals([m["key"] for m in shown])
     return {"memory_operations": written.applied,
             "pending_memory_operations": written.pending, "summary_to_keep": ""}
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from langgraph.store.base import BaseStore
+from langgraph.store.base import BaseStore, GetOp, Item, PutOp
 
 from agent.memory.model.schema import Identity, ledger_namespace
 
@@ -50,13 +50,13 @@ def turn_key(thread_id: str | None, message_id: str) -> str:
     return f"{thread_id or '-'}/{message_id}"
 
 
-async def entry(
-    store: BaseStore, identity: Identity, thread_id: str | None, message_id: str | None
-) -> Entry | None:
-    """The ledger's entry for this turn, or None if it was never applied."""
-    if not message_id:
-        return None
-    item = await store.aget(ledger_namespace(identity), turn_key(thread_id, message_id))
+def entry_read(identity: Identity, thread_id: str | None, message_id: str | None) -> GetOp | None:
+    """The read of a turn's entry, to batch with others (None: a turn with no message id)."""
+    return GetOp(ledger_namespace(identity), turn_key(thread_id, message_id)) if message_id else None
+
+
+def entry_of(item: Item | None) -> Entry | None:
+    """The entry a ledger item holds (None: the turn was never applied)."""
     if item is None:
         return None
     plan = item.value.get("plan")
@@ -68,13 +68,21 @@ async def entry(
     )
 
 
-async def record(
-    store: BaseStore, identity: Identity, thread_id: str | None, message_id: str | None,
+async def entry(
+    store: BaseStore, identity: Identity, thread_id: str | None, message_id: str | None
+) -> Entry | None:
+    """The ledger's entry for this turn, or None if it was never applied."""
+    read = entry_read(identity, thread_id, message_id)
+    return entry_of(await store.aget(read.namespace, read.key)) if read is not None else None
+
+
+def record_write(
+    identity: Identity, thread_id: str | None, message_id: str | None,
     operations: Sequence[dict[str, Any]], plan: Plan | None = None, decided: bool = False,
-) -> None:
-    """Record what this turn did to the memories (and the plan a human is asked about)."""
+) -> PutOp | None:
+    """The write that records what a turn did (None: a turn with no message id), to batch."""
     if not message_id:
-        return
+        return None
     now = datetime.now(UTC).isoformat()
     value: dict[str, Any] = {"operations": list(operations), "recorded_at": now}
     if plan is not None:
@@ -82,8 +90,17 @@ async def record(
                          "stated_in": plan.stated_in}
     if decided:
         value["decided_at"] = now
-    await store.aput(ledger_namespace(identity), turn_key(thread_id, message_id), value,
-                     index=False)
+    return PutOp(ledger_namespace(identity), turn_key(thread_id, message_id), value, index=False)
+
+
+async def record(
+    store: BaseStore, identity: Identity, thread_id: str | None, message_id: str | None,
+    operations: Sequence[dict[str, Any]], plan: Plan | None = None, decided: bool = False,
+) -> None:
+    """Record what this turn did to the memories (and the plan a human is asked about)."""
+    write = record_write(identity, thread_id, message_id, operations, plan, decided)
+    if write is not None:
+        await store.aput(write.namespace, write.key, write.value or {}, index=False)
 
 
 EVENT_PREFIX = "event:"

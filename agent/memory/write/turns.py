@@ -19,14 +19,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from langgraph.store.base import BaseStore, PutOp
+from langgraph.store.base import BaseStore, Item, PutOp
 
 from agent import models
 from agent.memory.model.episodes import Utterance, episode_key, episode_puts
 from agent.memory.model.schema import Identity, MemoryCandidate, Source, memory_namespace
 from agent.memory.text.offload import sized
 from agent.memory.text.scrub import scrub_all
-from agent.memory.write import approval, ledger, reconcile
+from agent.memory.write import approval, ledger, reconcile, usage
 from agent.memory.write.extract import extract_candidates
 from agent.memory.write.extract_llm import llm_candidates
 from agent.memory.write.reconcile import MemoryOperation
@@ -54,6 +54,9 @@ class Turn:
     before: Utterance | None = None
     """The message said just before the turn in its thread: its close is embedded with the
     turn's first episode (agent/memory/model/episodes.py). Scrubbed with the turn."""
+    shown: tuple[str, ...] = ()
+    """Keys of the memories the turn was shown: each counts one retrieval, once, recorded with
+    the turn (agent/memory/write/usage.py)."""
 
 
 @dataclass
@@ -145,8 +148,14 @@ async def write_turns(
     together, which is what makes an import of many turns fast.
     """
     namespace = memory_namespace(identity)
-    recorded = await asyncio.gather(*(
-        ledger.entry(store, identity, t.source.thread_id, t.user.message_id) for t in turns))
+    # The turns' ledger entries and the counts of what they were shown: one round trip.
+    entries = [ledger.entry_read(identity, t.source.thread_id, t.user.message_id) for t in turns]
+    counting = usage.reads(identity, [key for turn in turns for key in turn.shown])
+    found = [item if isinstance(item, Item) else None for item in await store.abatch(
+        [*(op for op in entries if op is not None), *counting])]
+    items = iter(found[:len(found) - len(counting)])
+    recorded = [ledger.entry_of(next(items)) if op is not None else None for op in entries]
+    counts = usage.counts_of(found[len(found) - len(counting):], counting)
     written = Written(replayed=[done for done in recorded if done is not None])
     fresh = [turn for turn, done in zip(turns, recorded, strict=True) if done is None]
     if not fresh:
@@ -164,7 +173,7 @@ async def write_turns(
             continue
         if applying is not None:
             await applying  # the next turn is planned against what the previous one wrote
-        operations = await reconcile.plan(store, namespace, candidates)
+        operations, read = await reconcile.plan_reading(store, namespace, candidates)
         gated = [op for op in operations if gate is not None and gate(op)]
         applied = [op for op in operations if op not in gated]
         written.applied += applied
@@ -173,7 +182,7 @@ async def write_turns(
         per_turn[index] = report(applied, "applied") + report(gated, "pending approval")
         turn = fresh[index]
         applying = reconcile.apply(store, namespace, applied, turn.source,
-                                   _stated_in(namespace, turn))
+                                   _stated_in(namespace, turn), read)
     # A turn that asks to forget keeps no episode: the request would restate what it forgets.
     episodes = [[] if any(c.forget for c in candidates) else episode_puts(
                     namespace, (*(() if turn.asked_before else (turn.user,)), *turn.answers),
@@ -188,15 +197,29 @@ async def write_turns(
              for gated, puts, turn in zip(gated_per_turn, episodes, fresh, strict=True)]
     now = [put for puts, plan in zip(episodes, plans, strict=True) if plan is None
            for put in puts]
-    # The last facts and every episode in one gather: the store sends them as one batch, with
-    # one embedding call.
-    await asyncio.gather(applying or asyncio.sleep(0), put_episodes(store, now))
-    # The ledger last: a turn counts as applied only once everything it wrote is stored.
-    await asyncio.gather(*(
-        ledger.record(store, identity, turn.source.thread_id, turn.user.message_id, done, plan)
-        for turn, done, plan in zip(fresh, per_turn, plans, strict=True)))
+    # The ledger last: a turn counts as applied only once everything it wrote is stored. The
+    # retrievals of the turns not replayed are counted with it.
+    records = [ledger.record_write(identity, turn.source.thread_id, turn.user.message_id, done,
+                                   plan) for turn, done, plan in zip(fresh, per_turn, plans,
+                                                                     strict=True)]
+    last = [*(op for op in records if op is not None),
+            *usage.writes(identity, [key for turn in fresh for key in turn.shown], counts)]
+    if applying is None and all(put.index is False for put in now):
+        # Nothing but rows to insert (an episode's vector is queued by the store itself): one
+        # statement writes the episodes and the ledger together, all or none.
+        await store.abatch(last_per_key([*now, *last]))
+    else:
+        # The last facts and every episode in one gather: the store sends them as one batch,
+        # with one embedding call; then the ledger.
+        await asyncio.gather(applying or asyncio.sleep(0), put_episodes(store, now))
+        await store.abatch(last_per_key(last))
     written.episodes, written.turns = len(now), len(fresh)
     return written
+
+
+def last_per_key(writes: Sequence[PutOp]) -> list[PutOp]:
+    """The last write of each item (one statement cannot write a row twice)."""
+    return list({(op.namespace, op.key): op for op in writes}.values())
 
 
 async def settle(
