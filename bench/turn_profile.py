@@ -9,7 +9,7 @@ same generated turns, store and checkpointer factories, with probes on what a tu
   statements, and the embedding of what the batch searches or writes);
 - `pool_lend`: a connection lent by a pool (`getconn`), `pool_check` the liveness check in it;
 - `sql`: each statement psycopg sends (`AsyncCursor.execute` / `executemany`; in a pipeline the
-  wait is at its end, `pipeline_end`);
+  wait is in fetching its rows, `sql_fetch`, or at the pipeline's end, `pipeline_end`);
 - `checkpoint`: the checkpointer's reads and writes (`aget_tuple`, `aput`, `aput_writes`);
 - `scrub`, `extract`, `novel_part`: the Python work on a turn's text.
 
@@ -21,7 +21,7 @@ Anything else outside a node is "(between nodes)". Calls that overlap (a gather)
 full, so a node's parts may add up to more than its wall time; `unaccounted` is the node's wall
 time less its store batches and Python probes (the framework, and Python no probe covers).
 
-    .venv/bin/python bench/turn_profile.py [--turns 200] [--threads 20] [--warmup 10]
+    .venv/bin/python bench/turn_profile.py [--turns 200] [--threads 20] [--warmup 10] [--keep] [--settle]
 
 Progress goes to stderr; the result is one JSON line on stdout: per node, its wall time (p50 and
 mean) and each part's mean milliseconds and calls per turn; per turn, the same totals.
@@ -35,6 +35,7 @@ import contextvars
 import functools
 import importlib
 import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -52,6 +53,7 @@ from psycopg_pool import AsyncConnectionPool
 
 OWNER: contextvars.ContextVar[str | None] = contextvars.ContextVar("owner", default=None)
 BETWEEN = "(between nodes)"
+WORKER = "(vector worker)"
 
 
 class Running:
@@ -74,7 +76,8 @@ class Probes:
         """Record one call of `part` under the node running (or the owner of the call)."""
         if not self.on:
             return
-        node = OWNER.get() or Running.node
+        node = OWNER.get() or (WORKER if threading.current_thread().name.startswith(
+            "engram-vectors") else Running.node)
         self.ms[(node, part)] += seconds * 1000.0
         self.calls[(node, part)] += 1
         self.texts[node] += texts
@@ -147,10 +150,12 @@ def install() -> None:
     AsyncConnectionPool.check_connection = staticmethod(check)  # type: ignore[method-assign]
     probe_async(AsyncCursor, "execute", "sql")
     probe_async(AsyncCursor, "executemany", "sql")
+    probe_async(AsyncCursor, "fetchall", "sql_fetch")
+    probe_async(AsyncCursor, "fetchone", "sql_fetch")
     probe_async(AsyncPipeline, "__aexit__", "pipeline_end")
     for name in ("aget_tuple", "aput", "aput_writes"):
         probe_async(AsyncPostgresSaver, name, "checkpoint", as_owner="(checkpointer)")
-    probe_async(VectorWorker, "fill_once", "vector_batch", as_owner="(vector worker)")
+    probe_async(VectorWorker, "fill_once", "vector_batch", as_owner=WORKER)
     probe_async(scrub, "scrub_all", "scrub")
     probe_async(turns, "scrub_all", "scrub")
     probe_async(restatement, "novel_part", "novel_part")
@@ -178,9 +183,10 @@ def timed_with_node(name: str, fn: turn.NodeFn, sink: dict[str, list[float]]) ->
     return node
 
 
-PARTS = ("embed", "store_batch", "pool_lend", "pool_check", "sql", "pipeline_end", "checkpoint",
+PARTS = ("embed", "store_batch", "pool_lend", "pool_check", "sql", "sql_fetch", "pipeline_end",
+         "checkpoint",
          "vector_batch", "scrub", "extract", "novel_part")
-OWNERS = ("(checkpointer)", "(vector worker)", BETWEEN)
+OWNERS = ("(checkpointer)", WORKER, BETWEEN)
 PYTHON_PARTS = ("scrub", "extract", "novel_part")
 
 
@@ -197,7 +203,7 @@ async def profile(args: argparse.Namespace) -> dict[str, Any]:
         models.load_chat_model = lambda name: answers
     sink: dict[str, list[float]] = defaultdict(list)
     walls: list[float] = []
-    async with fresh_database("turn_profile", data_dir=args.data_dir) as (url, _):
+    async with fresh_database("turn_profile", data_dir=args.data_dir, keep=args.keep) as (url, _):
         async with checkpointer() as saver, store() as memory_store:
             clock = turn.QueryClock(messages, args.seed + 1)
             clock.round(memory_store)
@@ -213,6 +219,10 @@ async def profile(args: argparse.Namespace) -> dict[str, Any]:
             sink.clear()
             PROBES.on = True
             for i, text in enumerate(messages):
+                if args.settle:
+                    PROBES.on = False
+                    await memory_store.fill_vectors()  # untimed, unprofiled
+                    PROBES.on = True
                 config: RunnableConfig = {
                     "configurable": {"thread_id": f"p-{run_id}-{i % args.threads}"}}
                 started = time.perf_counter()
@@ -262,6 +272,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--user-words", type=int, default=38)
     parser.add_argument("--answer-words", type=int, default=225)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
+    parser.add_argument("--keep", action="store_true", help="keep the database (its memories)")
+    parser.add_argument("--settle", action="store_true",
+                        help="fill the previous turn's vectors before each turn (bench/turn.py)")
     return parser.parse_args()
 
 

@@ -564,9 +564,10 @@ class MemoryStore(AsyncPostgresStore):
                           [param for position in group for param in queries[position][1]])
         rows = await cur.fetchall()
         for number, position in enumerate(group):
-            # Best first, as each search ordered its own (a union keeps no order of its parts).
+            # Best first, as each search ordered its own (a union keeps no order of its parts):
+            # `ORDER BY score DESC` puts a NULL score first.
             mine = sorted((row for row in rows if row["engram_search"] == number),
-                          key=lambda row: -float(row["score"]))
+                          key=lambda row: (row["score"] is not None, -(row["score"] or 0.0)))
             results[search_ops[position][0]] = self._search_items(mine)
 
     def _search_items(self, rows: Sequence[Any]) -> list[SearchItem]:

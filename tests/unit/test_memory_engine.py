@@ -47,6 +47,7 @@ async def test_a_contradiction_supersedes_and_keeps_history(memory_store: Any) -
 
     assert [op["action"] for op in result["memory_operations"]] == ["supersede"]
     assert await current_texts(memory_store, user) == ["The user lives in Berlin."]
+    await memory_store.fill_vectors()  # the worker's, moments after the turn: Berlin by meaning
     found = await retrieve({"messages": [HumanMessage("Where do I live?")]},
                            runtime_for(memory_store, user))
     assert [m["text"] for m in found["memories"] if m["kind"] != "episode"] == [

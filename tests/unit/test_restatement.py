@@ -67,6 +67,9 @@ async def test_an_answer_keeps_what_it_added_and_is_found_by_it(
     user = new_user()
     graph = builder.compile(checkpointer=checkpointer, store=memory_store)
     await graph.ainvoke({"messages": [{"role": "user", "content": BISCUIT}]}, config(user))
+    # No rule learns a fact from it: the message is found by meaning ("dog" for "beagle") once
+    # the store's vector worker has embedded it, moments after the turn.
+    await memory_store.fill_vectors()
     model = RecordingChatModel(replies=[
         "You adopted a beagle named Biscuit from the shelter last Saturday. A good first walk "
         "for a young beagle is twenty minutes around the park, twice a day."])
