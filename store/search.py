@@ -422,10 +422,10 @@ _EACH = "SELECT {index} AS engram_search, s.* FROM ({search}) AS s"
 
 
 def query_vector(vector: Sequence[float]) -> str:
-    """A query's vector as pgvector's text (`[x,y,...]`), every float exactly as computed.
+    """A vector as pgvector's text (`[x,y,...]`), every float exactly as computed.
 
     Sent as a float array instead, its 384 elements were converted one by one in Python, the
-    slowest part of sending a search.
+    slowest part of sending a search (or a memory's vector).
     """
     return "[" + ",".join(map(repr, vector)) + "]"
 
@@ -519,6 +519,21 @@ class MemoryStore(AsyncPostgresStore):
             if self._is_namespace_search(op):
                 queries[index] = self._namespace_search(op)
         return queries, requests
+
+    async def _batch_put_ops(
+        self, put_ops: Sequence[tuple[int, PutOp]], cur: AsyncCursor[DictRow],
+    ) -> None:
+        """The library's batch of writes, with the new vectors sent as pgvector text."""
+        queries, embedding_request = self._prepare_batch_PUT_queries(put_ops)
+        if embedding_request:
+            assert self.embeddings is not None, "only a store with embeddings asks for vectors"
+            query, texts = embedding_request
+            vectors = await self.embeddings.aembed_documents([text for *_, text in texts])
+            queries.append((query, [
+                param for (namespace, key, path, _), vector in zip(texts, vectors, strict=True)
+                for param in (namespace, key, path, query_vector(vector))]))
+        for query, params in queries:
+            await cur.execute(query, params)
 
     async def _batch_search_ops(
         self,

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -65,3 +66,26 @@ async def test_a_small_namespace_gets_its_exact_nearest_memories(
         # A large namespace goes to the HNSW index and still fills the page.
         big = await ours.asearch(("memories", "acme"), query="what do I like", limit=5)
         assert len(big) == 5
+
+
+async def test_vectors_are_stored_and_searched_exactly_as_the_model_gave_them(
+    new_database: Callable[[], str],
+) -> None:
+    url = new_database()
+    model = EmbeddingModel("test:seeded", DIMS, Seeded())
+    async with database.connection_pool(url, options=SESSION_OPTIONS) as pool:
+        ours = MemoryStore(pool, index=model.index_config())
+        await ours.setup()
+        texts = [f"memory {i}" for i in range(20)]
+        await ours.abatch([PutOp(("memories", "exact"), f"k{i}", {"text": text})
+                           for i, text in enumerate(texts)])
+        async with pool.connection() as conn:
+            rows = await (await conn.execute(
+                "SELECT key, embedding::text AS v FROM store_vectors WHERE prefix = 'memories.exact'"
+            )).fetchall()
+        stored = {row["key"]: np.array(json.loads(row["v"]), dtype=np.float32) for row in rows}
+        for i, text in enumerate(texts):  # bit for bit: the model's floats, as float4
+            assert np.array_equal(stored[f"k{i}"],
+                                  np.array(model.embeddings.embed_query(text), dtype=np.float32))
+        (hit,) = await ours.asearch(("memories", "exact"), query="memory 7", limit=1)
+        assert hit.key == "k7" and hit.similarity == 1.0  # the query vector, sent as text, too
