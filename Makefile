@@ -18,6 +18,7 @@ bench: setup
 	.venv/bin/python bench/embeddings.py
 	.venv/bin/python bench/retrieval.py
 	.venv/bin/python bench/turn.py
+	.venv/bin/python bench/turn_profile.py
 	$(if $(RECALL_DATA),.venv/bin/python bench/recall.py --data $(RECALL_DATA),@echo "bench/recall.py skipped: set RECALL_DATA=<LongMemEval or LoCoMo file>")
 	.venv/bin/python bench/live.py $(if $(RECALL_DATA),--data $(RECALL_DATA),)
 	.venv/bin/python bench/scrub.py
