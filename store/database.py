@@ -52,8 +52,17 @@ async def check_connection(conn: psycopg.AsyncConnection[Any]) -> None:
     now = time.monotonic()
     lent, _lent_at[conn] = _lent_at.get(conn), now
     if (conn.broken or lent is None or now - lent > QUIET_CHECK_S
-            or select.select([conn.fileno()], [], [], 0)[0]):
+            or _readable(conn.fileno())):
         await AsyncConnectionPool.check_connection(conn)
+
+
+def _readable(fd: int) -> bool:
+    """Whether a socket has something to read, or was closed (without waiting)."""
+    if hasattr(select, "poll"):  # any descriptor number, unlike select()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 async def database_url() -> str:

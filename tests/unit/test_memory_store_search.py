@@ -6,13 +6,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import PutOp
 
 from store import database
+from store.database import Pool
 from store.embeddings import EmbeddingModel
 from store.search import SESSION_OPTIONS, MemoryStore
 
@@ -33,14 +35,20 @@ class Seeded(Embeddings):
         return self._one(text)
 
 
-async def test_a_small_namespace_gets_its_exact_nearest_memories(
-    new_database: Callable[[], str],
-) -> None:
-    url = new_database()
+@asynccontextmanager
+async def seeded_store(url: str) -> AsyncIterator[tuple[MemoryStore, EmbeddingModel, Pool]]:
+    """A MemoryStore on a new database, its vectors from `Seeded`."""
     model = EmbeddingModel("test:seeded", DIMS, Seeded())
     async with database.connection_pool(url, options=SESSION_OPTIONS) as pool:
         ours = MemoryStore(pool, index=model.index_config())
         await ours.setup()
+        yield ours, model, pool
+
+
+async def test_a_small_namespace_gets_its_exact_nearest_memories(
+    new_database: Callable[[], str],
+) -> None:
+    async with seeded_store(new_database()) as (ours, model, pool):
         ops = [PutOp(("memories", "acme", f"user{i % 50}"), f"k{i}", {"text": f"memory {i}"})
                for i in range(9_200)]
         ops += [PutOp(("memories", "acme", "small"), f"s{i}", {"text": f"small {i}"})
@@ -71,11 +79,7 @@ async def test_a_small_namespace_gets_its_exact_nearest_memories(
 async def test_vectors_are_stored_and_searched_exactly_as_the_model_gave_them(
     new_database: Callable[[], str],
 ) -> None:
-    url = new_database()
-    model = EmbeddingModel("test:seeded", DIMS, Seeded())
-    async with database.connection_pool(url, options=SESSION_OPTIONS) as pool:
-        ours = MemoryStore(pool, index=model.index_config())
-        await ours.setup()
+    async with seeded_store(new_database()) as (ours, model, pool):
         texts = [f"memory {i}" for i in range(20)]
         await ours.abatch([PutOp(("memories", "exact"), f"k{i}", {"text": text})
                            for i, text in enumerate(texts)])
