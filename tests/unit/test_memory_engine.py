@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ from langgraph.types import Command
 
 from agent import models
 from agent.graph import builder
-from agent.memory.model.schema import Identity, MemoryCandidate, memory_namespace
+from agent.memory.model.episodes import Utterance, episode_puts
+from agent.memory.model.schema import Identity, MemoryCandidate, Source, memory_namespace
 from agent.memory.write.extract_llm import Extraction
 from agent.nodes import retrieve, write_memory
 from tests.unit.fakes import StructuredFake, User, new_user, runtime_for
@@ -188,6 +190,25 @@ async def test_llm_extraction_sees_the_turn_and_near_memories_and_drives_the_pla
         ("add", "new")]
     assert await current_texts(memory_store, user) == [
         "The user has a cat called Miso.", "The user prefers coffee over tea."]
+
+
+async def test_a_rewording_is_an_update_when_episodes_crowd_the_near_memories(
+    memory_store: Any,
+) -> None:
+    user = new_user()
+    await tell(memory_store, user, "My name is Ada.")
+    # Messages in other threads that say what the next statement will: they fill every hit of
+    # its near search, above the stored memory of the name.
+    said = [episode_puts(namespace(user), [Utterance("user", "The user's name is Ada Lovelace.",
+                                                     f"m-{n}")],
+                         datetime.now(UTC), Source(thread_id=f"t-{n}", message_id=f"m-{n}"))
+            for n in range(30)]
+    await memory_store.abatch([put for puts in said for put in puts])
+    await memory_store.fill_vectors()
+    result = await tell(memory_store, user, "My name is Ada Lovelace.")
+    assert [(op["action"], op["reason"]) for op in result["memory_operations"]] == [
+        ("update", "the same fact in other words")]
+    assert "The user's name is Ada Lovelace." in await current_texts(memory_store, user)
 
 
 async def test_retrievals_are_counted_once_per_turn(memory_store: Any) -> None:

@@ -86,7 +86,8 @@ def _contained(words: Sequence[str], within: set[str]) -> float:
     return sum(w in within for w in words) / len(words) if words else 1.0
 
 
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """The cosine similarity of two vectors (0 when either is all zeros)."""
     dot = sum(x * y for x, y in zip(a, b, strict=True))
     norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
     return dot / norm if norm else 0.0
@@ -122,7 +123,7 @@ async def novel_part(
         vectors = await embed([s for _, s in open_] + list(shown))
         ours, theirs = vectors[: len(open_)], vectors[len(open_):]
         for (index, _), vector in zip(open_, ours, strict=True):
-            if any(_cosine(vector, other) >= RESTATES_MEANING for other in theirs):
+            if any(cosine(vector, other) >= RESTATES_MEANING for other in theirs):
                 kept.pop(index)
     return " ".join(kept[index] for index in sorted(kept))
 

@@ -38,6 +38,7 @@ from agent.memory.model.schema import (
 )
 from agent.memory.read.browse import FORGET_MATCH
 from agent.memory.text.injection import is_instruction_or_claim
+from agent.memory.text.restatement import cosine, embedder_of
 from agent.memory.text.scrub import masked_counts, only_placeholders, scrub
 from agent.memory.write.evidence import forget_context, marker_words, stating_episodes
 
@@ -112,9 +113,13 @@ def scrubbed_candidate(candidate: MemoryCandidate) -> tuple[MemoryCandidate, dic
 
 
 def _decide(
-    candidate: MemoryCandidate, key: str, existing: Item | None, near: Sequence[SearchItem]
+    candidate: MemoryCandidate, existing: Item | None, near: Sequence[SearchItem],
+    closeness: float,
 ) -> tuple[Action, Item | None, str]:
-    """The action for one candidate, the stored item it acts on, and why."""
+    """The action for one candidate, the stored item it acts on, and why.
+
+    `closeness` is the similarity of the candidate's text to the stored memory of its subject.
+    """
     current = [item for item in near if is_current(item)]
     if is_instruction_or_claim(candidate.text) or is_instruction_or_claim(candidate.subject):
         return "noop", None, "reads as an instruction to the system or a claim of authority"
@@ -136,7 +141,6 @@ def _decide(
         # firm one ("I might prefer tea" does not undo "I prefer coffee").
         if candidate.confidence < float(existing.value.get("confidence", 0.0)):
             return "noop", existing, "the stored memory is more confident than the new statement"
-        closeness = next((similarity(item) for item in near if item.key == key), 0.0)
         if same_fact(Stored(existing.value).text, candidate.text, closeness):
             return "update", existing, "the same fact in other words"
         return "supersede", existing, "the new statement contradicts the stored one"
@@ -173,9 +177,11 @@ async def plan_reading(
         asyncio.gather(*(store.aget(namespace, key) for key in keys)),
         asyncio.gather(*(_near(store, namespace, c) for c, _ in cleaned)),
     )
+    closeness = await _closeness(store, [c for c, _ in cleaned], keys, found, near)
     operations = []
-    for (candidate, counts), key, existing, close in zip(cleaned, keys, found, near, strict=True):
-        action, target, reason = _decide(candidate, key, existing, close)
+    for (candidate, counts), key, existing, close, closer in zip(
+            cleaned, keys, found, near, closeness, strict=True):
+        action, target, reason = _decide(candidate, existing, close, closer)
         target_key = target.key if target is not None else key
         operations.append(MemoryOperation(
             id=f"{action}:{target_key}", action=action, key=target_key, kind=candidate.kind,
@@ -186,6 +192,31 @@ async def plan_reading(
     read: Read = {item.key: item for close in near for item in close}
     read.update(zip(keys, found, strict=True))
     return _one_per_key(operations), read
+
+
+async def _closeness(
+    store: BaseStore, candidates: Sequence[MemoryCandidate], keys: Sequence[str],
+    found: Sequence[Item | None], near: Sequence[Sequence[SearchItem]],
+) -> list[float]:
+    """Each candidate's similarity to the stored memory of its subject (0.0: none stored).
+
+    Read off the near search when the memory is among its hits; else (the namespace's episodes
+    can fill every hit, and a rewording then passed for a contradiction) computed from the two
+    texts with the store's model, whose cache usually holds the candidate's vector already.
+    """
+    closeness = [next((similarity(item) for item in close if item.key == key), None)
+                 if existing is not None else 0.0
+                 for key, existing, close in zip(keys, found, near, strict=True)]
+    # A thread's summary is never weighed by meaning (it skips the near search too).
+    missing = [i for i, value in enumerate(closeness)
+               if value is None and candidates[i].kind != "summary"]
+    embed = embedder_of(store)
+    if missing and embed is not None:
+        vectors = await embed([text for i in missing for text in (
+            candidates[i].text, Stored(found[i].value).text)])  # type: ignore[union-attr]
+        for n, i in enumerate(missing):
+            closeness[i] = cosine(vectors[2 * n], vectors[2 * n + 1])
+    return [value or 0.0 for value in closeness]
 
 
 async def _near(
