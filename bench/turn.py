@@ -107,8 +107,10 @@ class NodeFn(Protocol):
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def parse_args(description: str | None = None) -> argparse.Namespace:
+    """The options of a turn run (bench/turn_profile.py takes the same, with its `description`)."""
+    parser = argparse.ArgumentParser(
+        description=description or (__doc__.splitlines()[0] if __doc__ else None))
     parser.add_argument("--turns", type=int, default=200, help="timed turns per graph")
     parser.add_argument("--threads", type=int, default=20, help="threads the turns go round")
     parser.add_argument("--warmup", type=int, default=10, help="untimed turns per graph first")

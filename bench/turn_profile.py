@@ -39,12 +39,11 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import turn
-from _common import conversation_turns, default_data_dir, emit, fresh_database, log, machine, offline_env
+from _common import conversation_turns, emit, fresh_database, log, machine, offline_env
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 from psycopg import AsyncCursor
@@ -263,27 +262,12 @@ async def profile(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--turns", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--user-words", type=int, default=38)
-    parser.add_argument("--answer-words", type=int, default=225)
-    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
-    parser.add_argument("--keep", action="store_true", help="keep the database (its memories)")
-    parser.add_argument("--settle", action="store_true",
-                        help="fill the previous turn's vectors before each turn (bench/turn.py)")
-    return parser.parse_args()
-
-
 def main() -> None:
     offline_env()
     os.environ.pop("MODEL", None)
     install()
     turn.timed = timed_with_node  # mirror() wraps each node with this
-    emit(asyncio.run(profile(parse_args())))
+    emit(asyncio.run(profile(turn.parse_args(__doc__.splitlines()[0] if __doc__ else None))))
 
 
 if __name__ == "__main__":

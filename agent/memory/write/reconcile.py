@@ -207,9 +207,10 @@ async def _closeness(
     closeness = [next((similarity(item) for item in close if item.key == key), None)
                  if existing is not None else 0.0
                  for key, existing, close in zip(keys, found, near, strict=True)]
-    # A thread's summary is never weighed by meaning (it skips the near search too).
-    missing = [i for i, value in enumerate(closeness)
-               if value is None and candidates[i].kind != "summary"]
+    # A thread's summary is never weighed by meaning (it skips the near search too), nor is a
+    # request to forget (it deletes whatever it finds).
+    missing = [i for i, value in enumerate(closeness) if value is None
+               and candidates[i].kind != "summary" and not candidates[i].forget]
     embed = embedder_of(store)
     if missing and embed is not None:
         vectors = await embed([text for i in missing for text in (
@@ -274,10 +275,11 @@ async def apply(
     # A summary is stated by no one turn: forgetting it takes no episode with it.
     stated_by = {op.key: None if op.kind == "summary" else stated_in for op in operations}
     touched = [op.key for op in operations if op.action != "noop" or op.reason in RESTATED]
-    unread = [key for key in touched if read is None or key not in read]
-    current = {**{key: (read or {})[key] for key in touched if key not in unread},
-               **dict(zip(unread, await asyncio.gather(
-                   *(store.aget(namespace, key) for key in unread)), strict=True))}
+    known = read or {}
+    unread = [key for key in touched if key not in known]
+    current = {key: known[key] for key in touched if key in known} | dict(zip(
+        unread, await asyncio.gather(*(store.aget(namespace, key) for key in unread)),
+        strict=True))
     now = datetime.now(UTC).isoformat()
     writes: list[Any] = []
     for op in operations:
