@@ -2,7 +2,7 @@
 
 Needed when EMBEDDINGS changes to a model of another vector size: the store refuses to start on
 a mismatch rather than mix vectors of two models. This resizes the vector column, re-puts every
-item through AsyncPostgresStore so the library embeds the same fields again (an item that had no
+item through the store so the library embeds the same fields again (an item that had no
 vector gets none), and rebuilds the large namespaces' own HNSW indexes.
 """
 
@@ -12,14 +12,13 @@ import asyncio
 import sys
 
 from langgraph.store.base import Item, PutOp
-from langgraph.store.postgres import AsyncPostgresStore
 from psycopg import sql
 
 from store import vector_indexes
 from store.database import connection_pool, database_url
 from store.embeddings import EmbeddingModel
 from store.postgres import configured_model, require_pgvector
-from store.search import COVERING_INDEX
+from store.search import COVERING_INDEX, MemoryStore
 
 PAGE = 500
 
@@ -45,8 +44,8 @@ async def reindex(url: str, model: EmbeddingModel) -> int:
             )
             # The covering index holds vectors only up to a size: re-decided for the new one.
             await conn.execute(COVERING_INDEX)
-        store = AsyncPostgresStore(pool, index=model.index_config())
-        await store.setup()
+        store = MemoryStore(pool, index=model.index_config())
+        await store.setup()  # the library's schema and Engram's (sizes kept, word index...)
         count = 0
         for namespace in await store.alist_namespaces(limit=1_000_000):
             # Read the whole namespace first: each re-put moves an item in the listing order.

@@ -26,8 +26,9 @@ No index spans every user: what a search reads is its namespace's. Up to EXACT_M
 vector side is exact: the namespace's vectors are read together from a covering index on
 (namespace, key) that includes the vector, and every distance is computed. A larger namespace
 has an HNSW index of its own, a partial index built in the background (store/vector_indexes.py);
-until it exists, the namespace is searched exactly. One SQL statement decides, so the choice
-costs no round trip. (A table-wide HNSW index, the library's, found the nearest vectors of all
+until it exists, the namespace is searched exactly. One SQL statement decides, by the
+namespace's size as writes keep it (store/namespace_sizes.py), so the choice costs no round
+trip and no count. (A table-wide HNSW index, the library's, found the nearest vectors of all
 users first and filtered after: its cost grew with the table, BENCHMARKS.md section B.)
 Searches with value filters, and those without a query, go to the library as is.
 
@@ -49,7 +50,7 @@ from langgraph.store.postgres.base import PLACEHOLDER, _decode_ns_bytes, _row_to
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
-from store import pending_vectors
+from store import namespace_sizes, pending_vectors
 from store.pending_vectors import VectorWorker
 from store.retention import KindPolicy
 
@@ -100,8 +101,8 @@ SESSION_OPTIONS = ("-c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search=100 "
 POOL = 50
 """Candidates taken from each signal before fusion."""
 COUNT_MAX = 5_001
-"""A namespace's size is counted up to this: enough to choose the branch, and BM25's document
-count for larger namespaces (counting further costs about 0.5 ms a thousand memories)."""
+"""BM25's document count is a namespace's size capped at this (it was counted up to it; the cap
+stays so the ranking does not move: BENCHMARKS.md, section R)."""
 LEXICAL_MAX = 2_000
 """Most memories read per query word (a bound on the cost of common words; their df is capped)."""
 LEXICAL_WEIGHT = 0.6
@@ -185,11 +186,8 @@ WITH RECURSIVE query AS MATERIALIZED (
 ), scope AS MATERIALIZED (
     SELECT %(ns)s::text AS prefix UNION ALL SELECT prefix FROM children WHERE prefix IS NOT NULL
 ), size AS MATERIALIZED (
-    SELECT count(*) AS n FROM (
-        SELECT 1 FROM scope CROSS JOIN LATERAL (
-            SELECT 1 FROM store_vectors sv WHERE sv.prefix = scope.prefix LIMIT {cap}) v
-        LIMIT {cap}) c
-), terms AS MATERIALIZED (
+    -- The scope's number of vectors, kept as they are written (store/namespace_sizes.py).
+{scope_vectors}), terms AS MATERIALIZED (
     SELECT coalesce(array_agg(lexeme), '{{}}') AS words
     FROM unnest(tsvector_to_array(to_tsvector('{config}', %(query)s))) AS t(lexeme)
 ), hits AS MATERIALIZED (
@@ -402,6 +400,8 @@ MIGRATIONS = (
         REINDEX INDEX store_words_idx;
     END $$
     """,
+    # A namespace's size kept as it is written, not counted by each search.
+    *namespace_sizes.MIGRATIONS,
 )
 
 # A read extends a memory's life to its full TTL, but only once 1% of the TTL has passed since
@@ -471,6 +471,14 @@ class MemoryStore(AsyncPostgresStore):
         """Fill every queued vector that is due now, here; return how many messages settled."""
         worker = self.vector_worker or self._new_worker()
         return await worker.drain() if worker is not None else 0
+
+    async def fold_sizes(self) -> None:
+        """Fold the namespaces' size changes in now; the name of a namespace just emptied goes.
+
+        (The maintenance round folds every few minutes: store/namespace_sizes.py.)
+        """
+        async with _ainternal.get_connection(self.conn) as conn:
+            await namespace_sizes.fold(conn)
 
     async def setup(self) -> None:
         """The library's migrations, ours (recorded in `engram_migrations`), the queue's triggers.
@@ -595,7 +603,8 @@ class MemoryStore(AsyncPostgresStore):
             if self._omit_expired else ""
         )
         sql = _SEARCH_SQL.format(
-            match=MATCH, expiry=expiry, cap=max(COUNT_MAX, EXACT_MAX + 1), count_max=COUNT_MAX,
+            match=MATCH, expiry=expiry, count_max=COUNT_MAX,
+            scope_vectors=namespace_sizes.SCOPE_VECTORS.format(scope="scope"),
             exact_max=EXACT_MAX,
             config=TEXT_SEARCH_CONFIG, lexical_max=LEXICAL_MAX, pool=max(POOL, op.limit + op.offset),
             k1=BM25_K1, b=BM25_B, one_minus_b=1 - BM25_B,

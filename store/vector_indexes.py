@@ -10,8 +10,10 @@ exactly (slower, never wrong).
 The store factory runs `maintain_forever`: at start and every `interval_s` it builds the index
 of each namespace that has grown past `store.search.EXACT_MAX` (CREATE INDEX CONCURRENTLY: writes go on) and
 drops those of namespaces that have shrunk below half of it (or were forgotten), so a namespace
-hovering near the threshold does not flap. Namespaces are found with a loose scan of the covering
-index, one probe per namespace, and counted only up to the threshold.
+hovering near the threshold does not flap. The round reads the sizes writes keep
+(store/namespace_sizes.py), first folding in the changes since the last round, and only those of
+namespaces past half the threshold: its cost follows the large namespaces and the writes since,
+not the number of users.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from store import search
+from store import namespace_sizes, search
 from store.database import Pool
 from store.embeddings import INDEX_PARAMS
 
@@ -36,20 +38,6 @@ MAINTENANCE_LOCK = 7_310_592_042
 """Advisory lock held by the one process running a maintenance round."""
 BUILD_MEMORY = "1GB"
 """maintenance_work_mem for a build: a 100k-memory namespace's 384-d graph takes about 200 MB."""
-
-# One probe per namespace: the next prefix after the last one, from the (prefix ...) index.
-_NAMESPACES = """
-WITH RECURSIVE namespaces(prefix) AS (
-    (SELECT prefix FROM store_vectors ORDER BY prefix USING ~<~ LIMIT 1)
-    UNION ALL
-    SELECT (SELECT sv.prefix FROM store_vectors sv WHERE sv.prefix ~>~ n.prefix
-            ORDER BY sv.prefix USING ~<~ LIMIT 1)
-    FROM namespaces n WHERE n.prefix IS NOT NULL
-)
-SELECT n.prefix, (SELECT count(*) FROM (
-    SELECT 1 FROM store_vectors sv WHERE sv.prefix = n.prefix LIMIT %(cap)s) c) AS size
-FROM namespaces n WHERE n.prefix IS NOT NULL
-"""
 
 _BUILT = """
 SELECT c.relname AS name, i.indisvalid AS valid, pg_get_expr(i.indpred, i.indrelid) AS predicate
@@ -73,13 +61,6 @@ class Plan:
     """Indexes no longer needed (their namespace shrank or is gone), or left invalid."""
 
 
-async def namespace_sizes(pool: Pool, cap: int) -> dict[str, int]:
-    """Every namespace with vectors, and its number of vectors counted up to `cap`."""
-    async with pool.connection() as conn:
-        rows = await (await conn.execute(_NAMESPACES, {"cap": cap})).fetchall()
-    return {str(row["prefix"]): int(row["size"]) for row in rows}
-
-
 async def built_indexes(pool: Pool) -> dict[str, bool]:
     """The namespace indexes that exist, by name, and whether each is valid."""
     async with pool.connection() as conn:
@@ -89,7 +70,10 @@ async def built_indexes(pool: Pool) -> dict[str, bool]:
 
 
 def plan(sizes: dict[str, int], built: dict[str, bool], threshold: int) -> Plan:
-    """Indexes to build (past `threshold`) and to drop (below half of it, or invalid)."""
+    """Indexes to build (past `threshold`) and to drop (below half of it, or invalid).
+
+    `sizes` needs only the namespaces past half the threshold: any other index is dropped.
+    """
     wanted = {index_name(p): p for p, n in sizes.items() if n > threshold}
     kept = {index_name(p) for p, n in sizes.items() if n > threshold // 2}
     drop = [name for name, valid in built.items() if name not in kept or not valid]
@@ -134,7 +118,10 @@ async def maintain(pool: Pool, threshold: int | None = None,
     `only` limits the builds to these namespaces (the drops still cover all).
     """
     threshold = search.EXACT_MAX if threshold is None else threshold
-    todo = plan(await namespace_sizes(pool, threshold + 1), await built_indexes(pool), threshold)
+    async with pool.connection() as conn:
+        await namespace_sizes.fold(conn)
+    sizes = await namespace_sizes.larger_than(pool, threshold // 2)
+    todo = plan(sizes, await built_indexes(pool), threshold)
     if only is not None:
         todo = Plan(build=[p for p in todo.build if p in set(only)], drop=todo.drop)
     for name in todo.drop:

@@ -39,6 +39,12 @@ async def leftovers(database_url: str, user: str, threads: list[str]) -> dict[st
         row = await (await conn.execute(
             "SELECT count(*) FROM store_vectors WHERE prefix = ANY(%s)", (prefixes,))).fetchone()
         counts["store_vectors"] = int(row[0]) if row else 0
+        # Even the names of the user's namespaces, kept with their sizes.
+        row = await (await conn.execute(
+            "SELECT (SELECT count(*) FROM engram_namespace_sizes WHERE prefix = ANY(%(p)s))"
+            " + (SELECT count(*) FROM engram_namespace_size_changes WHERE prefix = ANY(%(p)s))",
+            {"p": prefixes})).fetchone()
+        counts["namespace_sizes"] = int(row[0]) if row else 0
     return counts
 
 
@@ -56,6 +62,7 @@ async def test_forget_me_erases_every_memory_and_thread_of_the_user(
     await say(alice, kept["thread_id"], "I love chess.")
     before = await leftovers(database_url, "erin", threads)
     assert before["store"] >= 7 and before["store_vectors"] >= 3 and before["checkpoints"] > 0
+    assert before["namespace_sizes"] >= 3
 
     async with httpx.AsyncClient(base_url=server.url) as http:
         assert (await http.post("/engram/forget-me")).status_code == 401
@@ -69,7 +76,7 @@ async def test_forget_me_erases_every_memory_and_thread_of_the_user(
 
     assert await leftovers(database_url, "erin", threads) == {
         "checkpoints": 0, "checkpoint_writes": 0, "checkpoint_blobs": 0, "store": 0,
-        "store_vectors": 0}
+        "store_vectors": 0, "namespace_sizes": 0}
     assert await erin.threads.search() == [] and await all_memories(erin) == []
     assert (await alice.threads.get(kept["thread_id"]))["thread_id"] == kept["thread_id"]
     assert any("chess" in m["value"]["text"] for m in await all_memories(alice))

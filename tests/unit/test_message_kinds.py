@@ -45,8 +45,10 @@ async def queued(store: MemoryStore) -> set[Any]:
 
 
 async def triggers(store: MemoryStore) -> set[Any]:
+    """The store's vector-queue triggers (the size-keeping ones are every store's)."""
     return await rows(store, "SELECT tgname FROM pg_trigger "
-                             "WHERE tgrelid = 'store'::regclass AND NOT tgisinternal")
+                             "WHERE tgrelid = 'store'::regclass AND NOT tgisinternal "
+                             r"AND tgname LIKE 'engram\_queue\_vector\_%'")
 
 
 def test_engrams_messages_are_its_episodes_and_their_gist_is_embedded() -> None:

@@ -8,6 +8,7 @@ from langgraph.store.base import BaseStore
 from langgraph_sdk.client import LangGraphClient
 
 from agent.memory.model.schema import Identity, ledger_namespace, memory_namespace, usage_namespace
+from store.search import MemoryStore
 
 PAGE = 500
 
@@ -35,6 +36,8 @@ async def erase_user(
                             ("ledger_entries", ledger_namespace(identity)),
                             ("usage_entries", usage_namespace(identity))):
         report[name] = await erase_namespace(store, namespace)
+    if isinstance(store, MemoryStore):
+        await store.fold_sizes()  # no count is left under the user's namespaces' names
     owner = {"owner": identity.user_id, "org": identity.org_id}
     deleted = 0
     while found := await threads.threads.search(metadata=owner, limit=PAGE):
