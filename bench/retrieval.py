@@ -17,9 +17,10 @@ Postgres.
 Measured, after warm-up searches, over `--queries` distinct natural-language questions (limit
 10): `search` (asearch end to end: query embedding, the hybrid SQL, TTL refresh), `embed` (the
 model alone), `db` (asearch with the query vector precomputed), `sql_exec` (server time from
-EXPLAIN ANALYZE), `search_p50_over_embed_p50`. Recall@10 is against the same searches with the
-namespace searched exactly (`EXACT_MAX` raised); `planted_top5` counts planted facts whose
-question finds them in the top 5. `plan` lists the executed plan nodes.
+EXPLAIN ANALYZE), `search_p50_over_embed_p50`; `maintenance_round_ms`, a round of the
+namespace indexes' upkeep with nothing to build (store/vector_indexes.py). Recall@10 is against
+the same searches with the namespace searched exactly (`EXACT_MAX` raised); `planted_top5`
+counts planted facts whose question finds them in the top 5. `plan` lists the executed plan nodes.
 
     .venv/bin/python bench/retrieval.py [--cases 100000:1000,1000000:1000] [--distinct 12000]
         [--settings "factory;hnsw.ef_search=200"] [--exact-max 0] [--keep | --reuse]
@@ -610,6 +611,20 @@ async def case_database(
         yield url, None if row is None else {**row[0], "reused": True}
 
 
+async def maintenance_round_ms(url: str, rounds: int = 5) -> float:
+    """A namespace-index maintenance round's time when nothing is to be built (median, ms)."""
+    from store import vector_indexes
+    from store.database import connection_pool
+
+    times = []
+    async with connection_pool(url) as pool:
+        for _ in range(rounds):
+            started = time.perf_counter()
+            await vector_indexes.maintain(pool)
+            times.append(time.perf_counter() - started)
+    return round(sorted(times)[len(times) // 2] * 1000, 2)
+
+
 async def remember_load(url: str, loaded: dict[str, Any]) -> None:
     """Record that the kept database is built, with what building it measured."""
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
@@ -636,6 +651,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if built is None and args.reuse:
                 await remember_load(url, loaded)
             planted_keys = loaded.pop("planted_keys")
+            loaded["maintenance_round_ms"] = await maintenance_round_ms(url)
             for settings in variants:
                 measured = await measure(layout, planted_keys, settings, args)
                 results.append({"n": n, "target_items": target, "namespaces": 1 + layout.others,

@@ -1,0 +1,165 @@
+"""Measure the kept-sizes migration (store/namespace_sizes.py) on a populated store, under load.
+
+Runs on a database `bench/retrieval.py --reuse` built and kept. It takes the kept sizes out (their
+triggers, functions, tables and migration records: the schema of the release before) and puts
+them back through the store's own `setup()`, while one client writes a memory into a namespace
+every `--interval-ms` and another reads the searched namespace's vectors as the release before
+searched them (all scored): the migration's time, the longest a write waited
+and the longest a search took meanwhile, against the same clients before the migration. Then it
+checks every kept size against a count of the tables. The database ends as it began.
+
+    .venv/bin/python bench/size_migration.py --database engram_bench_retrieval_1000000_10000_<digest>
+
+Progress goes to stderr; the result is one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from _common import default_data_dir, emit, log, machine, offline_env, with_dbname
+
+from agent.memory.model.schema import Identity, MemoryValue, Source, memory_namespace
+from store import embedded, namespace_sizes, search
+
+TARGET = Identity(user_id="bench-user", org_id="bench")
+"""The namespace bench/retrieval.py searches."""
+WRITER = Identity(user_id="bench-migration-writer", org_id="bench")
+
+_TAKE_OUT = (
+    "DROP TRIGGER IF EXISTS engram_count_store_insert ON store",
+    "DROP TRIGGER IF EXISTS engram_count_store_delete ON store",
+    "DROP TRIGGER IF EXISTS engram_count_store_truncate ON store",
+    "DROP TRIGGER IF EXISTS engram_count_vectors_insert ON store_vectors",
+    "DROP TRIGGER IF EXISTS engram_count_vectors_delete ON store_vectors",
+    "DROP TRIGGER IF EXISTS engram_count_vectors_truncate ON store_vectors",
+    "DROP FUNCTION IF EXISTS engram_count_changes()",
+    "DROP FUNCTION IF EXISTS engram_count_truncate()",
+    "DROP TABLE IF EXISTS engram_namespace_sizes, engram_namespace_size_changes",
+)
+_READ = """
+SELECT key FROM store_vectors WHERE prefix = %(ns)s
+ORDER BY (embedding <=> (SELECT embedding FROM store_vectors WHERE prefix = %(ns)s LIMIT 1)) + 0
+LIMIT 10
+"""
+_COUNTED = """
+SELECT prefix, sum(m) AS m, sum(v) AS v FROM (
+    SELECT prefix, count(*) AS m, 0 AS v FROM store GROUP BY prefix UNION ALL
+    SELECT prefix, 0, count(*) FROM store_vectors GROUP BY prefix) c
+GROUP BY prefix
+"""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--database", required=True,
+                        help="a database bench/retrieval.py --reuse built (engram_bench_...)")
+    parser.add_argument("--interval-ms", type=float, default=50.0,
+                        help="pause between the writer's writes and between the reader's searches")
+    parser.add_argument("--baseline-s", type=float, default=5.0,
+                        help="how long the clients run before the migration")
+    return parser.parse_args()
+
+
+class Client:
+    """A loop of one operation, timing each, until stopped."""
+
+    def __init__(self) -> None:
+        """A client not yet started."""
+        self.stop = asyncio.Event()
+        self.times: list[tuple[float, float]] = []  # (when it started, how long it took)
+
+    async def run(self, operation: Any, interval_s: float) -> None:
+        """Run `operation` every `interval_s` after the last one ended, until `stop`."""
+        while not self.stop.is_set():
+            started = time.perf_counter()
+            await operation()
+            self.times.append((started, time.perf_counter() - started))
+            await asyncio.sleep(interval_s)
+
+    def longest_ms(self, since: float, until: float) -> float:
+        """The longest operation that started in [since, until] or was running then."""
+        during = [took for began, took in self.times if began <= until and began + took >= since]
+        return round(max(during, default=0.0) * 1000, 1)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from agent import stores
+
+    admin = await asyncio.to_thread(embedded.ensure_running, default_data_dir())
+    url = with_dbname(admin, args.database)
+    os.environ["DATABASE_URL"] = url
+    first = search.MIGRATIONS.index(namespace_sizes.MIGRATIONS[0])
+    now = datetime.now(UTC).isoformat()
+    value = MemoryValue(text="a memory written while the schema changes", kind="fact",
+                        subject="", importance=0.5, confidence=0.9,
+                        source=Source(thread_id="migration"), created_at=now,
+                        updated_at=now).model_dump(mode="json")
+    async with stores.store() as memory_store, await psycopg.AsyncConnection.connect(
+            url, autocommit=True) as conn:
+        rows = (await (await conn.execute("SELECT count(*) FROM store")).fetchone() or [0])[0]
+        for statement in _TAKE_OUT:
+            await conn.execute(statement)
+        await conn.execute("DELETE FROM engram_migrations WHERE v >= %s", (first,))
+        log(f"{rows} memories; kept sizes taken out")
+        writer, reader = Client(), Client()
+        written = 0
+
+        async def write() -> None:
+            nonlocal written
+            written += 1
+            await memory_store.aput(memory_namespace(WRITER), f"w{written}", value)
+
+        async def read() -> None:
+            # What a search of the release before reads: the namespace's vectors, all scored.
+            await conn.execute(_READ, {"ns": ".".join(memory_namespace(TARGET))})
+
+        tasks = [asyncio.create_task(writer.run(write, args.interval_ms / 1000)),
+                 asyncio.create_task(reader.run(read, args.interval_ms / 1000))]
+        before = time.perf_counter()
+        await asyncio.sleep(args.baseline_s)
+        started = time.perf_counter()
+        await memory_store.setup()  # the migration, as a new release's server starts it
+        ended = time.perf_counter()
+        await asyncio.sleep(1.0)
+        for client in (writer, reader):
+            client.stop.set()
+        await asyncio.gather(*tasks)
+    log(f"migration {ended - started:.2f} s")
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        counted = {r[0]: (int(r[1]), int(r[2])) for r in await (await conn.execute(_COUNTED)).fetchall()}
+        kept_rows = await (await conn.execute(
+            "SELECT prefix, sum(memories), sum(vectors) FROM (SELECT prefix, memories, vectors "
+            "FROM engram_namespace_sizes UNION ALL SELECT prefix, memories, vectors "
+            "FROM engram_namespace_size_changes) k GROUP BY prefix")).fetchall()
+        kept = {r[0]: (int(r[1]), int(r[2])) for r in kept_rows if (int(r[1]), int(r[2])) != (0, 0)}
+        await conn.execute("DELETE FROM store WHERE prefix = %s",
+                           (".".join(memory_namespace(WRITER)),))
+    return {
+        "bench": "size_migration",
+        "database": args.database,
+        "memories": int(rows),
+        "migration_s": round(ended - started, 2),
+        "write_longest_ms_before": writer.longest_ms(before, started),
+        "write_longest_ms_during": writer.longest_ms(started, ended),
+        "read_longest_ms_before": reader.longest_ms(before, started),
+        "read_longest_ms_during": reader.longest_ms(started, ended),
+        "writes": len(writer.times), "reads": len(reader.times),
+        "sizes_exact": kept == counted, "namespaces": len(counted),
+        "machine": machine(),
+    }
+
+
+def main() -> None:
+    offline_env()
+    emit(asyncio.run(run(parse_args())))
+
+
+if __name__ == "__main__":
+    main()
