@@ -6,7 +6,9 @@ them back through the store's own `setup()`, while one client writes a memory in
 every `--interval-ms` and another reads the searched namespace's vectors as the release before
 searched them (all scored): the migration's time, the longest a write waited
 and the longest a search took meanwhile, against the same clients before the migration. Then it
-checks every kept size against a count of the tables. The database ends as it began.
+checks every kept size against a count of the tables. The database ends as it began. First,
+what counting costs a write: a memory put and deleted, p50, with the counting triggers on and off
+in turn.
 
     .venv/bin/python bench/size_migration.py --database engram_bench_retrieval_1000000_10000_<digest>
 
@@ -32,13 +34,11 @@ TARGET = Identity(user_id="bench-user", org_id="bench")
 """The namespace bench/retrieval.py searches."""
 WRITER = Identity(user_id="bench-migration-writer", org_id="bench")
 
+TRIGGERS = tuple((table, f"engram_count_{name}_{event}")
+                 for table, name in (("store", "store"), ("store_vectors", "vectors"))
+                 for event in ("insert", "delete", "truncate"))
 _TAKE_OUT = (
-    "DROP TRIGGER IF EXISTS engram_count_store_insert ON store",
-    "DROP TRIGGER IF EXISTS engram_count_store_delete ON store",
-    "DROP TRIGGER IF EXISTS engram_count_store_truncate ON store",
-    "DROP TRIGGER IF EXISTS engram_count_vectors_insert ON store_vectors",
-    "DROP TRIGGER IF EXISTS engram_count_vectors_delete ON store_vectors",
-    "DROP TRIGGER IF EXISTS engram_count_vectors_truncate ON store_vectors",
+    *(f"DROP TRIGGER IF EXISTS {name} ON {table}" for table, name in TRIGGERS),
     "DROP FUNCTION IF EXISTS engram_count_changes()",
     "DROP FUNCTION IF EXISTS engram_count_truncate()",
     "DROP TABLE IF EXISTS engram_namespace_sizes, engram_namespace_size_changes",
@@ -89,6 +89,35 @@ class Client:
         return round(max(during, default=0.0) * 1000, 1)
 
 
+async def write_cost(memory_store: Any, conn: psycopg.AsyncConnection[Any], value: dict[str, Any],
+                     rounds: int = 3, writes: int = 300) -> dict[str, float]:
+    """What counting costs a write, p50 in ms, with the counting triggers on and off in turn.
+
+    A write is a memory put and deleted again, in the same run on the same table.
+    """
+    async def timed() -> float:
+        times = []
+        for i in range(writes):
+            namespace = memory_namespace(Identity(f"bench-cost-{i % 20}", "bench"))
+            started = time.perf_counter()
+            await memory_store.aput(namespace, "cost", value)
+            await memory_store.adelete(namespace, "cost")
+            times.append(time.perf_counter() - started)
+        return sorted(times)[len(times) // 2] * 1000
+
+    on, off = [], []
+    await timed()  # warm-up: the value's vector is embedded once, then cached
+    for _ in range(rounds):
+        on.append(await timed())
+        for table, name in TRIGGERS:
+            await conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
+        off.append(await timed())
+        for table, name in TRIGGERS:
+            await conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
+    return {"put_and_delete_ms_p50_counted": round(sorted(on)[len(on) // 2], 3),
+            "put_and_delete_ms_p50_uncounted": round(sorted(off)[len(off) // 2], 3)}
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from agent import stores
 
@@ -104,6 +133,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with stores.store() as memory_store, await psycopg.AsyncConnection.connect(
             url, autocommit=True) as conn:
         rows = (await (await conn.execute("SELECT count(*) FROM store")).fetchone() or [0])[0]
+        cost = await write_cost(memory_store, conn, value)
+        log(f"a write: {cost}")
         for statement in _TAKE_OUT:
             await conn.execute(statement)
         await conn.execute("DELETE FROM engram_migrations WHERE v >= %s", (first,))
@@ -152,6 +183,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "read_longest_ms_during": reader.longest_ms(started, ended),
         "writes": len(writer.times), "reads": len(reader.times),
         "sizes_exact": kept == counted, "namespaces": len(counted),
+        **cost,
         "machine": machine(),
     }
 
