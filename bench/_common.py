@@ -524,3 +524,25 @@ def conversation_turns(n: int, seed: int) -> list[str]:
         else:
             turns.append(synthetic_query(rng))
     return turns
+
+
+class Client:
+    """A loop of one operation, timing each, until stopped."""
+
+    def __init__(self) -> None:
+        """A client not yet started."""
+        self.stop = asyncio.Event()
+        self.times: list[tuple[float, float]] = []  # (when it started, how long it took)
+
+    async def run(self, operation: Any, interval_s: float) -> None:
+        """Run `operation` every `interval_s` after the last one ended, until `stop`."""
+        while not self.stop.is_set():
+            started = time.perf_counter()
+            await operation()
+            self.times.append((started, time.perf_counter() - started))
+            await asyncio.sleep(interval_s)
+
+    def longest_ms(self, since: float, until: float) -> float:
+        """The longest operation that started in [since, until] or was running then."""
+        during = [took for began, took in self.times if began <= until and began + took >= since]
+        return round(max(during, default=0.0) * 1000, 1)

@@ -1,7 +1,8 @@
 """Measure what `halfvec` (16-bit floats) would save and cost against the stored float32 vectors.
 
-Runs on a table `bench/retrieval.py --reuse` built and kept (it names the database it used), and
-changes nothing in it: the half-precision copies go in temporary tables.
+Runs on a full-precision table `bench/retrieval.py --reuse` built and kept (it names the database
+it used), and changes nothing in it: the half-precision copies go in temporary tables. (Stores are
+half precision now, store/half_precision.py: this compares what a store built before keeps.)
 
 - Bytes: the average stored size of a vector as `vector` and as `halfvec`, and the size of the
   covering index (namespace, key) INCLUDE (vector) built over each, per row.
@@ -25,7 +26,7 @@ import psycopg
 from _common import default_data_dir, distinct_queries, emit, log, machine, offline_env, with_dbname
 
 from agent.memory.model.schema import Identity, memory_namespace
-from store import embedded
+from store import embedded, half_precision
 
 TARGET = Identity(user_id="bench-user", org_id="bench")
 """The namespace bench/retrieval.py searches."""
@@ -70,6 +71,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         vectors = await memory_store.embeddings.aembed_documents(queries)
     dims = len(vectors[0])
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        row = await (await conn.execute(half_precision.STORED_TYPE)).fetchone()
+        if row is None or row[0] != "vector":
+            raise SystemExit(f"{args.database} holds no full-precision vectors to compare with: "
+                             "use a store built before its conversion (store/half_precision.py)")
         await conn.execute("SET maintenance_work_mem = '1GB'")
         started = time.perf_counter()
         for statement in _COPIES:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from _common import default_data_dir, emit, log, machine, offline_env, with_dbname
+from _common import Client, default_data_dir, emit, log, machine, offline_env, with_dbname
 
 from agent.memory.model.schema import Identity, MemoryValue, Source, memory_namespace
 from store import embedded, namespace_sizes, search
@@ -65,28 +65,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--baseline-s", type=float, default=5.0,
                         help="how long the clients run before the migration")
     return parser.parse_args()
-
-
-class Client:
-    """A loop of one operation, timing each, until stopped."""
-
-    def __init__(self) -> None:
-        """A client not yet started."""
-        self.stop = asyncio.Event()
-        self.times: list[tuple[float, float]] = []  # (when it started, how long it took)
-
-    async def run(self, operation: Any, interval_s: float) -> None:
-        """Run `operation` every `interval_s` after the last one ended, until `stop`."""
-        while not self.stop.is_set():
-            started = time.perf_counter()
-            await operation()
-            self.times.append((started, time.perf_counter() - started))
-            await asyncio.sleep(interval_s)
-
-    def longest_ms(self, since: float, until: float) -> float:
-        """The longest operation that started in [since, until] or was running then."""
-        during = [took for began, took in self.times if began <= until and began + took >= since]
-        return round(max(during, default=0.0) * 1000, 1)
 
 
 async def write_cost(memory_store: Any, conn: psycopg.AsyncConnection[Any], value: dict[str, Any],

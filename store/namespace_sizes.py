@@ -28,6 +28,25 @@ import psycopg
 
 from store.database import Pool
 
+
+def _count_triggers(table: str, name: str) -> tuple[str, ...]:
+    """The statements that make one table's counting triggers."""
+    return (
+        f"CREATE OR REPLACE TRIGGER engram_count_{name}_insert AFTER INSERT ON {table} "
+        "REFERENCING NEW TABLE AS changed FOR EACH STATEMENT "
+        "EXECUTE FUNCTION engram_count_changes()",
+        f"CREATE OR REPLACE TRIGGER engram_count_{name}_delete AFTER DELETE ON {table} "
+        "REFERENCING OLD TABLE AS changed FOR EACH STATEMENT "
+        "EXECUTE FUNCTION engram_count_changes()",
+        f"CREATE OR REPLACE TRIGGER engram_count_{name}_truncate AFTER TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION engram_count_truncate()",
+    )
+
+
+STORE_TRIGGERS = _count_triggers("store", "store")
+VECTOR_TRIGGERS = _count_triggers("store_vectors", "vectors")
+"""What counts the vectors (made again when the table is replaced: store/half_precision.py)."""
+
 MIGRATIONS = (
     """
     CREATE TABLE IF NOT EXISTS engram_namespace_sizes (
@@ -78,25 +97,7 @@ MIGRATIONS = (
     """,
     # The triggers and the first count in one transaction: creating a trigger holds the table's
     # writes (not its reads) until the count is in, so no write is counted twice or missed.
-    """
-    DO $$
-    BEGIN
-        CREATE OR REPLACE TRIGGER engram_count_store_insert AFTER INSERT ON store
-            REFERENCING NEW TABLE AS changed FOR EACH STATEMENT
-            EXECUTE FUNCTION engram_count_changes();
-        CREATE OR REPLACE TRIGGER engram_count_store_delete AFTER DELETE ON store
-            REFERENCING OLD TABLE AS changed FOR EACH STATEMENT
-            EXECUTE FUNCTION engram_count_changes();
-        CREATE OR REPLACE TRIGGER engram_count_store_truncate AFTER TRUNCATE ON store
-            FOR EACH STATEMENT EXECUTE FUNCTION engram_count_truncate();
-        CREATE OR REPLACE TRIGGER engram_count_vectors_insert AFTER INSERT ON store_vectors
-            REFERENCING NEW TABLE AS changed FOR EACH STATEMENT
-            EXECUTE FUNCTION engram_count_changes();
-        CREATE OR REPLACE TRIGGER engram_count_vectors_delete AFTER DELETE ON store_vectors
-            REFERENCING OLD TABLE AS changed FOR EACH STATEMENT
-            EXECUTE FUNCTION engram_count_changes();
-        CREATE OR REPLACE TRIGGER engram_count_vectors_truncate AFTER TRUNCATE ON store_vectors
-            FOR EACH STATEMENT EXECUTE FUNCTION engram_count_truncate();
+    "DO $$ BEGIN " + "; ".join(STORE_TRIGGERS + VECTOR_TRIGGERS) + """;
         DELETE FROM engram_namespace_size_changes;
         DELETE FROM engram_namespace_sizes;
         INSERT INTO engram_namespace_sizes (prefix, memories, vectors)

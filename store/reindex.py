@@ -14,7 +14,7 @@ import sys
 from langgraph.store.base import Item, PutOp
 from psycopg import sql
 
-from store import vector_indexes
+from store import half_precision, vector_indexes
 from store.database import connection_pool, database_url
 from store.embeddings import EmbeddingModel
 from store.postgres import configured_model, require_pgvector
@@ -39,8 +39,9 @@ async def reindex(url: str, model: EmbeddingModel) -> int:
             for name in await vector_indexes.built_indexes(pool):
                 await conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
             await conn.execute("DELETE FROM store_vectors")
+            stored, _ = await half_precision.stored_type(conn)  # full or half precision, kept
             await conn.execute(
-                f"ALTER TABLE store_vectors ALTER COLUMN embedding TYPE vector({int(model.dims)})"
+                f"ALTER TABLE store_vectors ALTER COLUMN embedding TYPE {stored}({int(model.dims)})"
             )
             # The covering index holds vectors only up to a size: re-decided for the new one.
             await conn.execute(COVERING_INDEX)

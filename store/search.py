@@ -50,7 +50,7 @@ from langgraph.store.postgres.base import PLACEHOLDER, _decode_ns_bytes, _row_to
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
-from store import namespace_sizes, pending_vectors
+from store import half_precision, namespace_sizes, pending_vectors
 from store.pending_vectors import VectorWorker
 from store.retention import KindPolicy
 
@@ -170,8 +170,9 @@ def kind_case(bonus: Mapping[str, float]) -> str:
 
 _SEARCH = """
 WITH RECURSIVE query AS MATERIALIZED (
-    -- The query's vector, sent once (each parameter is a 384-float array to encode).
-    SELECT %(vector)s::vector AS v
+    -- The query's vector, sent once, as the vectors are stored (half precision:
+    -- store/half_precision.py), so no row converts it again.
+    SELECT engram_stored_vector(%(vector)s::vector) AS v
 ), children(prefix) AS (
     -- Namespaces under the searched one (the library's prefix semantics; Engram's own searches
     -- name whole namespaces and find none), one index probe each: a loose scan of the prefix
@@ -402,6 +403,8 @@ MIGRATIONS = (
     """,
     # A namespace's size kept as it is written, not counted by each search.
     *namespace_sizes.MIGRATIONS,
+    # Vectors at half precision: a new store's now, a populated one's by `convert`.
+    half_precision.MIGRATION,
 )
 
 # A read extends a memory's life to its full TTL, but only once 1% of the TTL has passed since
@@ -499,6 +502,7 @@ class MemoryStore(AsyncPostgresStore):
                     await conn.execute("INSERT INTO engram_migrations (v) VALUES (%s)", (version,))
             if self.kinds.messages is not None:
                 await pending_vectors.install_triggers(conn, self.kinds.messages)
+            await half_precision.advise(conn)
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Give puts without a TTL their kind's default, run the batch, wake the vector worker.

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from store import namespace_sizes, search
+from store import half_precision, namespace_sizes, search
 from store.database import Pool
 from store.embeddings import INDEX_PARAMS
 
@@ -87,13 +87,15 @@ async def build_index(pool: Pool, prefix: str) -> str:
     (The pool's connections are in autocommit, which CONCURRENTLY needs.)
     """
     name = index_name(prefix)
-    statement = sql.SQL(
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON store_vectors "
-        "USING hnsw (embedding vector_cosine_ops) WITH (m = {m}, ef_construction = {ef}) "
-        "WHERE prefix = {prefix}"
-    ).format(name=sql.Identifier(name), m=sql.Literal(INDEX_PARAMS["m"]),
-             ef=sql.Literal(INDEX_PARAMS["ef_construction"]), prefix=sql.Literal(prefix))
     async with pool.connection() as conn:
+        stored, _ = await half_precision.stored_type(conn)
+        statement = sql.SQL(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON store_vectors "
+            "USING hnsw (embedding {ops}) WITH (m = {m}, ef_construction = {ef}) "
+            "WHERE prefix = {prefix}"
+        ).format(name=sql.Identifier(name), ops=sql.SQL(half_precision.operator_class(stored)),
+                 m=sql.Literal(INDEX_PARAMS["m"]), ef=sql.Literal(INDEX_PARAMS["ef_construction"]),
+                 prefix=sql.Literal(prefix))
         # The graph being built must fit in memory, or the build slows down many times.
         await conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(
             sql.Literal(BUILD_MEMORY)))

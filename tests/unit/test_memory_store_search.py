@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import numpy as np
+import pytest
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import PutOp
 
@@ -33,6 +34,16 @@ class Seeded(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self._one(text)
+
+
+def half(vector: list[float]) -> np.ndarray:
+    """A vector as the store keeps it: half precision (store/half_precision.py), by way of
+    float4 (pgvector reads the text, or converts a full-precision vector, so)."""
+    return np.array(vector, dtype=np.float32).astype(np.float16).astype(np.float32)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a.astype(np.float64) @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
 @asynccontextmanager
@@ -62,13 +73,14 @@ async def test_a_small_namespace_gets_its_exact_nearest_memories(
         for query in ("what do I like", "where do I live", "tell me about work"):
             mine = await ours.asearch(("memories", "acme", "small"), query=query, limit=5)
             exact = sorted(
-                (float(np.dot(model.embeddings.embed_query(query),
-                              model.embeddings.embed_query(f"small {i}"))), f"s{i}")
+                (cosine(half(model.embeddings.embed_query(query)),
+                        half(model.embeddings.embed_query(f"small {i}"))), f"s{i}")
                 for i in range(800))[::-1][:5]
             assert [item.key for item in mine] == [key for _, key in exact]
-            # No stored text shares a word with these queries: the vector side alone ranks them.
-            assert [item.similarity for item in mine] == [
-                round(max(s, 0), 4) for s, _ in exact]
+            # No stored text shares a word with these queries: the vector side alone ranks them
+            # (the vectors stored at half precision; Postgres sums in float4).
+            assert [item.similarity for item in mine] == pytest.approx(
+                [round(max(s, 0), 4) for s, _ in exact], abs=2e-4)
             assert all(item.lexical == 0 for item in mine)
 
         # A large namespace goes to the HNSW index and still fills the page.
@@ -88,8 +100,7 @@ async def test_vectors_are_stored_and_searched_exactly_as_the_model_gave_them(
                 "SELECT key, embedding::text AS v FROM store_vectors WHERE prefix = 'memories.exact'"
             )).fetchall()
         stored = {row["key"]: np.array(json.loads(row["v"]), dtype=np.float32) for row in rows}
-        for i, text in enumerate(texts):  # bit for bit: the model's floats, as float4
-            assert np.array_equal(stored[f"k{i}"],
-                                  np.array(model.embeddings.embed_query(text), dtype=np.float32))
+        for i, text in enumerate(texts):  # bit for bit: the model's floats, at half precision
+            assert np.array_equal(stored[f"k{i}"], half(model.embeddings.embed_query(text)))
         (hit,) = await ours.asearch(("memories", "exact"), query="memory 7", limit=1)
         assert hit.key == "k7" and hit.similarity == 1.0  # the query vector, sent as text, too
