@@ -3,7 +3,7 @@
 A 384-d vector takes 1,544 bytes as `vector` (float4) and 776 as `halfvec` (float2), and every
 vector is held twice (the table and the covering index, store/search.py), so half precision saves
 about 1,800 bytes a memory, a third of what one takes, and the HNSW graphs of large namespaces
-shrink with it. Cosine similarity over half-precision vectors ranks as over the full ones
+shrink with it. Cosine similarity over half-precision vectors ranks nearly as over full ones
 (BENCHMARKS.md, section J: recall@10 0.9995 against the float32 top 10).
 
 A new store's vectors are half precision from the start: the store's migration changes the
@@ -65,8 +65,10 @@ DECLARE
                      WHERE attrelid = to_regclass('store_vectors') AND attname = 'embedding');
     own text;
 BEGIN
-    CREATE OR REPLACE FUNCTION engram_stored_vector(v vector) RETURNS vector
-        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN v;
+    IF to_regprocedure('engram_stored_vector(vector)') IS NULL THEN
+        CREATE FUNCTION engram_stored_vector(v vector) RETURNS vector
+            LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN v;
+    END IF;
     IF dims > 0 AND NOT EXISTS (SELECT 1 FROM store_vectors) THEN
         FOR own IN SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
                    WHERE i.indrelid = 'store_vectors'::regclass
@@ -293,7 +295,8 @@ async def _swap(conn: psycopg.AsyncConnection[Any], covering: bool, indexes: lis
             async with conn.transaction():
                 await conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
                     sql.Literal(SWAP_LOCK_TIMEOUT)))
-                await conn.execute("LOCK TABLE store_vectors IN ACCESS EXCLUSIVE MODE")
+                await conn.execute(
+                    f"LOCK TABLE store_vectors, {COPY} IN ACCESS EXCLUSIVE MODE")
                 counts = await (await conn.execute(
                     _KEPT_VECTORS.format(copy=COPY))).fetchone()
                 if counts is None or int(counts["kept"]) != int(counts["copied"]):
@@ -318,8 +321,10 @@ async def _swap(conn: psycopg.AsyncConnection[Any], covering: bool, indexes: lis
                     "CREATE FUNCTION engram_stored_vector(v vector) RETURNS halfvec "
                     "LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN v::halfvec")
             return attempt
-        except psycopg.errors.LockNotAvailable:
-            logger.warning("half_precision: the table stayed busy for %s; trying again",
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
+            # A long write held the table, or a delete cascading into both tables locked the
+            # copy first: nothing was changed; the next try waits for it again.
+            logger.warning("half_precision: the tables stayed busy for %s; trying again",
                            SWAP_LOCK_TIMEOUT)
     raise RuntimeError(f"the table stayed busy {SWAP_TRIES} times; run the conversion again")
 
