@@ -1,7 +1,7 @@
 """Measure the online conversion to half-precision vectors on a populated store, under load.
 
 Runs on a full-precision database `bench/retrieval.py --reuse` built and kept, and converts it
-(`store/half_precision.py`, as `python -m store.half_precision` does) while one client writes a
+(`store/convert_to_half.py`, as `python -m store.convert_to_half` does) while one client writes a
 memory every `--interval-ms` and another searches the benchmark's namespace through the store,
 as a running server does. Reported: each step's time, the longest write and search during each
 step (and before it, for comparison), any operation that failed, the bytes a memory before and
@@ -26,7 +26,7 @@ import psycopg
 from _common import Client, default_data_dir, emit, log, machine, offline_env, with_dbname
 
 from agent.memory.model.schema import Identity, MemoryValue, Source, memory_namespace
-from store import embedded, half_precision
+from store import convert_to_half, embedded
 from store.database import connection_pool
 
 TARGET = Identity(user_id="bench-user", org_id="bench")
@@ -53,7 +53,7 @@ def parse_args() -> argparse.Namespace:
                         help="pause between the writer's writes and between the searches")
     parser.add_argument("--baseline-s", type=float, default=5.0,
                         help="how long the clients run before the conversion")
-    parser.add_argument("--batch", type=int, default=half_precision.BATCH)
+    parser.add_argument("--batch", type=int, default=convert_to_half.BATCH)
     return parser.parse_args()
 
 
@@ -112,7 +112,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(args.baseline_s)
         marks["convert"] = time.perf_counter()
         async with connection_pool(url) as pool:  # its own, as the command's process has
-            done = await half_precision.convert(pool, args.batch, step)
+            done = await convert_to_half.convert(pool, args.batch, step)
         marks["swapped"] = time.perf_counter()
         await asyncio.sleep(2.0)
         for client in (writer, reader):

@@ -6,50 +6,22 @@ about 1,800 bytes a memory, a third of what one takes, and the HNSW graphs of la
 shrink with it. Cosine similarity over half-precision vectors ranks nearly as over full ones
 (BENCHMARKS.md, section J: recall@10 0.9995 against the float32 top 10).
 
-A new store's vectors are half precision from the start: the store's migration changes the
-column while the table is empty. A populated store keeps `vector` until it is converted online,
-`python -m store.half_precision` (`convert`), while the servers go on reading and writing:
-1. a half-precision copy of `store_vectors` is made, empty, and a trigger mirrors into it every
-   write the table takes from then on;
-2. the rows are copied over in batches (each batch locks its rows against a delete only while it
-   copies them; a row the trigger wrote meanwhile is not overwritten);
-3. the copy's indexes are built without blocking its writes: the covering index and the HNSW
-   index of each namespace that has one;
-4. one short transaction swaps the tables: the old one is dropped, the copy takes its name, its
-   indexes and its triggers. Searches and writes wait for it only (a lock held while the swap
-   checks the copy's row count against the kept sizes, store/namespace_sizes.py, and renames).
-
-What a search sends stays a `vector`: `engram_stored_vector()` converts the query vector once to
-the stored type (a search over `halfvec` with a `vector` query would convert it for every row).
+A new store's vectors are half precision from the start: the store's migration (`MIGRATION`)
+changes the column while the table is empty. A populated store keeps `vector` until it is
+converted online, with the servers running: `python -m store.convert_to_half`. Everything else
+works on either: what a search sends stays a `vector`, and `engram_stored_vector()` converts it
+once to the stored type (a `vector` query against `halfvec` rows would be converted row by row);
+indexes are built with the stored type's operator class (`operator_class`).
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
-import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg import sql
-
-from store.database import Pool, connection_pool, database_url
 
 logger = logging.getLogger(__name__)
-
-COPY = "engram_vectors_half"
-"""The half-precision copy of `store_vectors` while a conversion runs."""
-BATCH = 10_000
-"""Rows copied a transaction."""
-BATCH_TRIES = 5
-SWAP_LOCK_TIMEOUT = "1s"
-"""How long the swap waits for the table before it gives up and tries again (searches and writes
-queue behind a waiting lock)."""
-SWAP_TRIES = 20
 
 STORED_TYPE = """
 SELECT format_type(atttypid, NULL) AS type, atttypmod AS dims FROM pg_attribute
@@ -58,6 +30,7 @@ WHERE attrelid = to_regclass('store_vectors') AND attname = 'embedding'
 
 # The migration: the function a search converts its query vector with, for the column as it is;
 # an empty table's column is changed now (an instant change), a populated one's by `convert`.
+
 MIGRATION = r"""
 DO $$
 DECLARE
@@ -83,84 +56,6 @@ BEGIN
 END $$
 """
 
-_MIRROR_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION engram_mirror_vectors() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        DELETE FROM {COPY}
-        WHERE prefix = OLD.prefix AND key = OLD.key AND field_name = OLD.field_name;
-        RETURN NULL;
-    END IF;
-    INSERT INTO {COPY} (prefix, key, field_name, embedding, created_at, updated_at)
-    VALUES (NEW.prefix, NEW.key, NEW.field_name, NEW.embedding, NEW.created_at, NEW.updated_at)
-    ON CONFLICT (prefix, key, field_name) DO UPDATE
-    SET embedding = EXCLUDED.embedding, created_at = EXCLUDED.created_at,
-        updated_at = EXCLUDED.updated_at;
-    RETURN NULL;
-END $$
-"""
-
-_PREPARE = (
-    # What a conversion that stopped half-way left, trigger first (it writes into the copy).
-    "DROP TRIGGER IF EXISTS engram_mirror_vectors ON store_vectors",
-    f"DROP TABLE IF EXISTS {COPY}",
-    f"CREATE TABLE {COPY} (LIKE store_vectors INCLUDING DEFAULTS)",
-    f"ALTER TABLE {COPY} ALTER COLUMN embedding TYPE halfvec({{dims}})",
-    f"ALTER TABLE {COPY} ADD CONSTRAINT {COPY}_pkey PRIMARY KEY (prefix, key, field_name)",
-    f"ALTER TABLE {COPY} ADD CONSTRAINT {COPY}_store_fkey FOREIGN KEY (prefix, key) "
-    "REFERENCES store (prefix, key) ON DELETE CASCADE",
-    _MIRROR_FUNCTION,
-    "CREATE OR REPLACE TRIGGER engram_mirror_vectors AFTER INSERT OR UPDATE OR DELETE "
-    "ON store_vectors FOR EACH ROW EXECUTE FUNCTION engram_mirror_vectors()",
-)
-
-# One batch, in primary-key order from where the last one ended. FOR KEY SHARE keeps a delete of
-# these rows waiting until they are copied (so the trigger's delete then finds them); an update
-# meanwhile is the trigger's to copy, and DO NOTHING keeps its newer value.
-_COPY_BATCH = f"""
-WITH batch AS (
-    SELECT prefix, key, field_name, embedding, created_at, updated_at FROM store_vectors
-    WHERE (prefix, key, field_name) > (%(prefix)s, %(key)s, %(field)s)
-    ORDER BY prefix, key, field_name LIMIT %(batch)s
-    FOR KEY SHARE
-), copied AS (
-    INSERT INTO {COPY} (prefix, key, field_name, embedding, created_at, updated_at)
-    SELECT prefix, key, field_name, embedding, created_at, updated_at FROM batch
-    ON CONFLICT DO NOTHING
-)
-SELECT count(*) AS n,
-    (array_agg(prefix ORDER BY prefix DESC, key DESC, field_name DESC))[1] AS prefix,
-    (array_agg(key ORDER BY prefix DESC, key DESC, field_name DESC))[1] AS key,
-    (array_agg(field_name ORDER BY prefix DESC, key DESC, field_name DESC))[1] AS field
-FROM batch
-"""
-
-_NAMESPACE_INDEXES = r"""
-SELECT c.relname AS name, pg_get_expr(i.indpred, i.indrelid) AS predicate,
-    pg_get_indexdef(i.indexrelid) AS definition
-FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-WHERE i.indrelid = 'store_vectors'::regclass AND i.indisvalid
-  AND c.relname LIKE 'engram\_ns\_hnsw\_%'
-"""
-
-_KEPT_VECTORS = """
-SELECT (SELECT coalesce(sum(vectors), 0) FROM engram_namespace_sizes)
-     + (SELECT coalesce(sum(vectors), 0) FROM engram_namespace_size_changes) AS kept,
-       (SELECT count(*) FROM {copy}) AS copied
-"""
-
-
-@dataclass
-class Conversion:
-    """What a conversion did, and how long each step took (seconds)."""
-
-    rows: int = 0
-    batches: int = 0
-    indexes: list[str] = field(default_factory=list)
-    steps: dict[str, float] = field(default_factory=dict)
-    swap_tries: int = 0
-    already: bool = False
-
 
 async def stored_type(conn: psycopg.AsyncConnection[Any]) -> tuple[str, int]:
     """The stored vectors' type (`vector` or `halfvec`) and size."""
@@ -175,180 +70,10 @@ async def advise(conn: psycopg.AsyncConnection[Any]) -> None:
     kind, _ = await stored_type(conn)
     if kind == "vector" and await (await conn.execute(
             "SELECT 1 FROM store_vectors LIMIT 1")).fetchone():
-        logger.warning("the store's vectors are full precision: `python -m store.half_precision` "
+        logger.warning("the store's vectors are full precision: `python -m store.convert_to_half` "
                        "halves their size online (BENCHMARKS.md, section J)")
 
 
 def operator_class(stored: str) -> str:
     """The HNSW operator class of cosine distance over the stored type."""
     return "halfvec_cosine_ops" if stored == "halfvec" else "vector_cosine_ops"
-
-
-async def convert(pool: Pool, batch: int = BATCH,
-                  between: Callable[[str], Any] | None = None) -> Conversion:
-    """Convert a populated store's vectors to half precision online (see the module's text).
-
-    `between(step)` is awaited after each step (tests write meanwhile; the command logs).
-    """
-    from store import vector_indexes
-
-    done = Conversion()
-    async with pool.connection() as conn:
-        kind, dims = await stored_type(conn)
-        if kind == "halfvec":
-            done.already = True
-            return done
-        # One round of the namespace indexes at a time: none is built on the old table now.
-        await conn.execute("SELECT pg_advisory_lock(%s)", (vector_indexes.MAINTENANCE_LOCK,))
-        try:
-            started = time.perf_counter()
-            for statement in _PREPARE:
-                await conn.execute(statement.format(dims=int(dims)))
-            done.steps["prepare_s"] = time.perf_counter() - started
-            await _step(between, "prepared")
-
-            started = time.perf_counter()
-            last = {"prefix": "", "key": "", "field": "", "batch": batch}
-            while True:
-                row = await _copy_batch(conn, last)
-                if row is None or not row["n"]:
-                    break
-                done.rows += int(row["n"])
-                done.batches += 1
-                last.update(prefix=row["prefix"], key=row["key"], field=row["field"])
-                await _step(between, "batch")
-            done.steps["copy_s"] = time.perf_counter() - started
-            await _step(between, "copied")
-
-            started = time.perf_counter()
-            await conn.execute(f"VACUUM (ANALYZE) {COPY}")
-            covering = dims <= _covering_max_dims()
-            await conn.execute(sql.SQL(
-                "CREATE INDEX CONCURRENTLY {name} ON {copy} (prefix text_pattern_ops, key)"
-                + (" INCLUDE (embedding)" if covering else "")).format(
-                    name=sql.Identifier(f"{COPY}_namespace_idx"), copy=sql.Identifier(COPY)))
-            done.steps["covering_index_s"] = time.perf_counter() - started
-            started = time.perf_counter()
-            for index in await (await conn.execute(_NAMESPACE_INDEXES)).fetchall():
-                await _namespace_index(conn, str(index["name"]), str(index["predicate"]))
-                done.indexes.append(str(index["name"]))
-            done.steps["namespace_indexes_s"] = time.perf_counter() - started
-            await _step(between, "indexed")
-
-            started = time.perf_counter()
-            done.swap_tries = await _swap(conn, covering, done.indexes)
-            done.steps["swap_s"] = time.perf_counter() - started
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)",
-                               (vector_indexes.MAINTENANCE_LOCK,))
-    return done
-
-
-async def _copy_batch(conn: psycopg.AsyncConnection[Any], last: dict[str, Any]) -> Any:
-    """Copy the next batch; a batch that lost a deadlock to a writer is tried again."""
-    for attempt in range(1, BATCH_TRIES + 1):
-        try:
-            return await (await conn.execute(_COPY_BATCH, last)).fetchone()
-        except psycopg.errors.DeadlockDetected:
-            # A writer updated a row of the batch (its trigger holds the copy's row) and then
-            # waited to delete another: Postgres chose this batch to give way.
-            if attempt == BATCH_TRIES:
-                raise
-            logger.warning("half_precision: a batch gave way to a writer; copying it again")
-    return None
-
-
-async def _step(between: Callable[[str], Any] | None, step: str) -> None:
-    if between is not None:
-        await between(step)
-
-
-def _covering_max_dims() -> int:
-    from store.search import COVERING_MAX_DIMS
-
-    return COVERING_MAX_DIMS
-
-
-async def _namespace_index(conn: psycopg.AsyncConnection[Any], name: str, predicate: str) -> None:
-    """The copy's HNSW index of one namespace, as the table's, over half precision."""
-    from store.embeddings import INDEX_PARAMS
-    from store.vector_indexes import BUILD_MEMORY
-
-    await conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(BUILD_MEMORY)))
-    try:
-        await conn.execute(sql.SQL(
-            "CREATE INDEX CONCURRENTLY {name} ON {copy} USING hnsw (embedding halfvec_cosine_ops) "
-            "WITH (m = {m}, ef_construction = {ef}) WHERE {predicate}").format(
-                name=sql.Identifier(name + "_half"), copy=sql.Identifier(COPY),
-                m=sql.Literal(INDEX_PARAMS["m"]), ef=sql.Literal(INDEX_PARAMS["ef_construction"]),
-                predicate=sql.SQL(predicate)))  # the table's own predicate, read from Postgres
-    finally:
-        await conn.execute("RESET maintenance_work_mem")
-
-
-async def _swap(conn: psycopg.AsyncConnection[Any], covering: bool, indexes: list[str]) -> int:
-    """Swap the copy in, in one short transaction; return how many tries the lock took."""
-    from store.namespace_sizes import VECTOR_TRIGGERS
-
-    for attempt in range(1, SWAP_TRIES + 1):
-        try:
-            async with conn.transaction():
-                await conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
-                    sql.Literal(SWAP_LOCK_TIMEOUT)))
-                await conn.execute(
-                    f"LOCK TABLE store_vectors, {COPY} IN ACCESS EXCLUSIVE MODE")
-                counts = await (await conn.execute(
-                    _KEPT_VECTORS.format(copy=COPY))).fetchone()
-                if counts is None or int(counts["kept"]) != int(counts["copied"]):
-                    raise RuntimeError(f"the copy holds {counts and counts['copied']} vectors, the "
-                                       f"store {counts and counts['kept']}: nothing swapped")
-                await conn.execute("DROP TABLE store_vectors")
-                await conn.execute(f"ALTER TABLE {COPY} RENAME TO store_vectors")
-                renames = [(f"{COPY}_pkey", "store_vectors_pkey"),
-                           (f"{COPY}_namespace_idx", "store_vectors_namespace_idx"
-                            if covering else "store_vectors_prefix_idx")]
-                renames += [(name + "_half", name) for name in indexes]
-                for old, new in renames:
-                    await conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-                        sql.Identifier(old), sql.Identifier(new)))
-                await conn.execute(f"ALTER TABLE store_vectors RENAME CONSTRAINT "
-                                   f"{COPY}_store_fkey TO store_vectors_prefix_key_fkey")
-                for statement in VECTOR_TRIGGERS:
-                    await conn.execute(statement)
-                await conn.execute("DROP FUNCTION engram_mirror_vectors()")
-                await conn.execute("DROP FUNCTION engram_stored_vector(vector)")
-                await conn.execute(
-                    "CREATE FUNCTION engram_stored_vector(v vector) RETURNS halfvec "
-                    "LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN v::halfvec")
-            return attempt
-        except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
-            # A long write held the table, or a delete cascading into both tables locked the
-            # copy first: nothing was changed; the next try waits for it again.
-            logger.warning("half_precision: the tables stayed busy for %s; trying again",
-                           SWAP_LOCK_TIMEOUT)
-    raise RuntimeError(f"the table stayed busy {SWAP_TRIES} times; run the conversion again")
-
-
-async def main() -> int:
-    """Convert the store of DATABASE_URL (or the embedded Postgres) to half precision."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch", type=int, default=BATCH, help="rows copied a transaction")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-
-    async def progress(step: str) -> None:
-        if step != "batch":
-            logger.info("half_precision: %s", step)
-
-    async with connection_pool(await database_url()) as pool:
-        done = await convert(pool, args.batch, progress)
-    if done.already:
-        print("the store's vectors are half precision already")
-    else:
-        print(f"{done.rows} vectors now half precision ({len(done.indexes)} namespace indexes "
-              f"rebuilt); " + ", ".join(f"{k} {v:.1f}" for k, v in done.steps.items()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))

@@ -45,7 +45,7 @@ def _count_triggers(table: str, name: str) -> tuple[str, ...]:
 
 STORE_TRIGGERS = _count_triggers("store", "store")
 VECTOR_TRIGGERS = _count_triggers("store_vectors", "vectors")
-"""What counts the vectors (made again when the table is replaced: store/half_precision.py)."""
+"""What counts the vectors (made again when the table is replaced: store/convert_to_half.py)."""
 
 MIGRATIONS = (
     """

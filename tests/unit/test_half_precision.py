@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from langgraph.store.base import PutOp
 
-from store import database, half_precision, search, vector_indexes
+from store import convert_to_half, database, half_precision, search, vector_indexes
 from store.search import SESSION_OPTIONS, MemoryStore
 from tests.unit.test_memory_store_search import cosine, half
 from tests.unit.test_namespace_sizes import counted, kept
@@ -103,14 +103,14 @@ async def test_a_populated_store_is_converted_online_and_loses_nothing(
                 await store.abatch([PutOp(big, "late", {"text": "written before the swap"})])
                 texts[(".".join(big), "late")] = "written before the swap"
 
-        done = await half_precision.convert(pool, batch=50, between=meanwhile)
+        done = await convert_to_half.convert(pool, batch=50, between=meanwhile)
 
         assert done.batches > 3 and done.indexes == [vector_indexes.index_name(".".join(big))]
         async with pool.connection() as conn:
             assert await half_precision.stored_type(conn) == ("halfvec", MODEL.dims)
             leftovers = await (await conn.execute(
                 "SELECT to_regclass(%s) AS copy, to_regproc('engram_mirror_vectors') AS mirror",
-                (half_precision.COPY,))).fetchone()
+                (convert_to_half.COPY,))).fetchone()
         assert leftovers == {"copy": None, "mirror": None}
         stored = await stored_vectors(pool)
         assert set(stored) == set(texts)
@@ -130,4 +130,4 @@ async def test_a_populated_store_is_converted_online_and_loses_nothing(
         assert [i.key for i in found] == exact_half_top(query, big_texts, 10)
         await store.abatch([PutOp(small, "after", {"text": "after the swap"})])
         assert await kept(pool) == await counted(pool)
-        assert (await half_precision.convert(pool)).already
+        assert (await convert_to_half.convert(pool)).already
