@@ -113,13 +113,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         marks["convert"] = time.perf_counter()
         async with connection_pool(url) as pool:  # its own, as the command's process has
             done = await convert_to_half.convert(pool, args.batch, step)
-        marks["swapped"] = time.perf_counter()
+        marks["done"] = time.perf_counter()
         await asyncio.sleep(2.0)
         for client in (writer, reader):
             client.stop.set()
         await asyncio.gather(*tasks)
     phases = {"before": ("start", "convert"), "copy": ("prepared", "copied"),
-              "indexes": ("copied", "indexed"), "swap": ("indexed", "swapped")}
+              "indexes": ("copied", "indexed"), "swap": ("indexed", "swapped"),
+              "drop_old": ("swapped", "done")}
     after_bytes = await bytes_a_memory(url)
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         check = await (await conn.execute(_CHECK)).fetchone()

@@ -33,13 +33,15 @@ from store import vector_indexes
 from store.database import Pool, connection_pool, database_url
 from store.embeddings import INDEX_PARAMS
 from store.half_precision import stored_type
-from store.namespace_sizes import VECTOR_TRIGGERS
+from store.namespace_sizes import VECTOR_TRIGGER_NAMES, VECTOR_TRIGGERS
 from store.search import COVERING_MAX_DIMS
 
 logger = logging.getLogger(__name__)
 
 COPY = "engram_vectors_half"
 """The half-precision copy of `store_vectors` while a conversion runs."""
+OLD = "engram_vectors_full"
+"""The full-precision table after the swap, until it is dropped."""
 BATCH = 10_000
 """Rows copied a transaction."""
 BATCH_TRIES = 5
@@ -135,6 +137,7 @@ async def convert(pool: Pool, batch: int = BATCH,
     """
     done = Conversion()
     async with pool.connection() as conn:
+        await _drop_old(conn)  # what a conversion that stopped after its swap left
         kind, dims = await stored_type(conn)
         if kind == "halfvec":
             done.already = True
@@ -179,6 +182,10 @@ async def convert(pool: Pool, batch: int = BATCH,
             started = time.perf_counter()
             done.swap_tries = await _swap(conn, covering, done.indexes)
             done.steps["swap_s"] = time.perf_counter() - started
+            await _step(between, "swapped")
+            started = time.perf_counter()
+            await _drop_old(conn)
+            done.steps["drop_old_s"] = time.perf_counter() - started
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)",
                                (vector_indexes.MAINTENANCE_LOCK,))
@@ -220,12 +227,18 @@ async def _namespace_index(conn: psycopg.AsyncConnection[Any], name: str, predic
 
 
 async def _swap(conn: psycopg.AsyncConnection[Any], covering: bool, indexes: list[str]) -> int:
-    """Swap the copy in, in one short transaction; return how many tries the lock took."""
+    """Swap the copy in, in one short transaction; return how many tries the lock took.
+
+    The old table is renamed, not dropped, here: dropping it takes a lock on `store` too (its
+    foreign key's triggers live there), which a writer holding `store` and waiting for the vectors
+    would deadlock with. It is dropped after, on its own (`_drop_old`).
+    """
     for attempt in range(1, SWAP_TRIES + 1):
         try:
             async with conn.transaction():
                 await conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
                     sql.Literal(SWAP_LOCK_TIMEOUT)))
+                # In the order a delete cascades into them (the table's foreign key is older).
                 await conn.execute(
                     f"LOCK TABLE store_vectors, {COPY} IN ACCESS EXCLUSIVE MODE")
                 counts = await (await conn.execute(
@@ -233,15 +246,23 @@ async def _swap(conn: psycopg.AsyncConnection[Any], covering: bool, indexes: lis
                 if counts is None or int(counts["kept"]) != int(counts["copied"]):
                     raise RuntimeError(f"the copy holds {counts and counts['copied']} vectors, the "
                                        f"store {counts and counts['kept']}: nothing swapped")
-                await conn.execute("DROP TABLE store_vectors")
+                old = await (await conn.execute(
+                    "SELECT indexname FROM pg_indexes WHERE tablename = 'store_vectors'")).fetchall()
+                await conn.execute(f"ALTER TABLE store_vectors RENAME TO {OLD}")
+                for name in [str(row["indexname"]) for row in old]:
+                    await conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                        sql.Identifier(name), sql.Identifier(name + "_full")))
+                for trigger in ("engram_mirror_vectors", *VECTOR_TRIGGER_NAMES):
+                    await conn.execute(sql.SQL("DROP TRIGGER {} ON {}").format(
+                        sql.Identifier(trigger), sql.Identifier(OLD)))
                 await conn.execute(f"ALTER TABLE {COPY} RENAME TO store_vectors")
                 renames = [(f"{COPY}_pkey", "store_vectors_pkey"),
                            (f"{COPY}_namespace_idx", "store_vectors_namespace_idx"
                             if covering else "store_vectors_prefix_idx")]
                 renames += [(name + "_half", name) for name in indexes]
-                for old, new in renames:
+                for before, after in renames:
                     await conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-                        sql.Identifier(old), sql.Identifier(new)))
+                        sql.Identifier(before), sql.Identifier(after)))
                 await conn.execute(f"ALTER TABLE store_vectors RENAME CONSTRAINT "
                                    f"{COPY}_store_fkey TO store_vectors_prefix_key_fkey")
                 for statement in VECTOR_TRIGGERS:
@@ -258,6 +279,20 @@ async def _swap(conn: psycopg.AsyncConnection[Any], covering: bool, indexes: lis
             logger.warning("half_precision: the tables stayed busy for %s; trying again",
                            SWAP_LOCK_TIMEOUT)
     raise RuntimeError(f"the table stayed busy {SWAP_TRIES} times; run the conversion again")
+
+
+async def _drop_old(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Drop the full-precision table a swap left (it is nobody's now), waiting for `store`."""
+    for attempt in range(1, SWAP_TRIES + 1):
+        try:
+            async with conn.transaction():
+                await conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
+                    sql.Literal(SWAP_LOCK_TIMEOUT)))
+                await conn.execute(f"DROP TABLE IF EXISTS {OLD}")
+            return
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
+            if attempt == SWAP_TRIES:
+                raise
 
 
 async def main() -> int:

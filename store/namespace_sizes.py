@@ -45,6 +45,8 @@ def _count_triggers(table: str, name: str) -> tuple[str, ...]:
 
 STORE_TRIGGERS = _count_triggers("store", "store")
 VECTOR_TRIGGERS = _count_triggers("store_vectors", "vectors")
+VECTOR_TRIGGER_NAMES = tuple(f"engram_count_vectors_{event}"
+                             for event in ("insert", "delete", "truncate"))
 """What counts the vectors (made again when the table is replaced: store/convert_to_half.py)."""
 
 MIGRATIONS = (

@@ -109,9 +109,10 @@ async def test_a_populated_store_is_converted_online_and_loses_nothing(
         async with pool.connection() as conn:
             assert await half_precision.stored_type(conn) == ("halfvec", MODEL.dims)
             leftovers = await (await conn.execute(
-                "SELECT to_regclass(%s) AS copy, to_regproc('engram_mirror_vectors') AS mirror",
-                (convert_to_half.COPY,))).fetchone()
-        assert leftovers == {"copy": None, "mirror": None}
+                "SELECT to_regclass(%s) AS copy, to_regclass(%s) AS old, "
+                "to_regproc('engram_mirror_vectors') AS mirror",
+                (convert_to_half.COPY, convert_to_half.OLD))).fetchone()
+        assert leftovers == {"copy": None, "old": None, "mirror": None}
         stored = await stored_vectors(pool)
         assert set(stored) == set(texts)
         for place, text in texts.items():
