@@ -125,7 +125,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true",
                         help="build each case's tables once, in a database named after what "
                              "they depend on, and measure them again on later runs")
-    return parser.parse_args()
+    parser.add_argument("--database",
+                        help="measure this kept database's tables (one case), e.g. one "
+                             "bench/half_migration.py converted; implies --reuse")
+    args = parser.parse_args()
+    args.reuse = args.reuse or bool(args.database)
+    return args
 
 
 @dataclass(frozen=True)
@@ -600,6 +605,8 @@ async def case_database(
     depends = json.dumps([layout.n, layout.target, layout.other_size, args.distinct, args.seed,
                           model, len(search.MIGRATIONS)])
     label = f"retrieval_{layout.n}_{layout.target}_{hashlib.sha1(depends.encode()).hexdigest()[:8]}"
+    if args.database:
+        label = args.database.removeprefix("engram_bench_")
     async with named_database(label, data_dir=args.data_dir) as (url, _):
         async with postgres.store():
             pass  # creates the schema on a new database; nothing to do on a built one

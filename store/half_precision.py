@@ -29,8 +29,8 @@ WHERE attrelid = to_regclass('store_vectors') AND attname = 'embedding'
 """
 
 # The migration: the function a search converts its query vector with, for the column as it is;
-# an empty table's column is changed now (an instant change), a populated one's by `convert`.
-
+# an empty table's column is changed now (an instant change), a populated one's by
+# store/convert_to_half.py.
 MIGRATION = r"""
 DO $$
 DECLARE
