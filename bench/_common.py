@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -546,3 +547,13 @@ class Client:
         """The longest operation that started in [since, until] or was running then."""
         during = [took for began, took in self.times if began <= until and began + took >= since]
         return round(max(during, default=0.0) * 1000, 1)
+
+
+def fact(text: str, thread_id: str = "bench") -> dict[str, Any]:
+    """A fact's stored value, written now, as the memory service would store it."""
+    from agent.memory.model.schema import MemoryValue, Source
+
+    now = datetime.now(UTC).isoformat()
+    return MemoryValue(text=text, kind="fact", subject="", importance=0.5, confidence=0.9,
+                       source=Source(thread_id=thread_id), created_at=now,
+                       updated_at=now).model_dump(mode="json")

@@ -19,13 +19,12 @@ import argparse
 import asyncio
 import os
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from _common import Client, default_data_dir, emit, log, machine, offline_env, with_dbname
+from _common import Client, default_data_dir, emit, fact, log, machine, offline_env, with_dbname
 
-from agent.memory.model.schema import Identity, MemoryValue, Source, memory_namespace
+from agent.memory.model.schema import Identity, memory_namespace
 from store import convert_to_half, embedded
 from store.database import connection_pool
 
@@ -75,11 +74,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     url = with_dbname(admin, args.database)
     os.environ["DATABASE_URL"] = url
     before_bytes = await bytes_a_memory(url)
-    now = datetime.now(UTC).isoformat()
-    value = MemoryValue(text="a memory written while the vectors are converted", kind="fact",
-                        subject="", importance=0.5, confidence=0.9,
-                        source=Source(thread_id="migration"), created_at=now,
-                        updated_at=now).model_dump(mode="json")
+    value = fact("a memory written while the vectors are converted", "migration")
     marks: dict[str, float] = {}
     failures: list[str] = []
     async with stores.store() as memory_store:

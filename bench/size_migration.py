@@ -21,13 +21,12 @@ import argparse
 import asyncio
 import os
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from _common import Client, default_data_dir, emit, log, machine, offline_env, with_dbname
+from _common import Client, default_data_dir, emit, fact, log, machine, offline_env, with_dbname
 
-from agent.memory.model.schema import Identity, MemoryValue, Source, memory_namespace
+from agent.memory.model.schema import Identity, memory_namespace
 from store import embedded, namespace_sizes, search
 
 TARGET = Identity(user_id="bench-user", org_id="bench")
@@ -103,11 +102,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     url = with_dbname(admin, args.database)
     os.environ["DATABASE_URL"] = url
     first = search.MIGRATIONS.index(namespace_sizes.MIGRATIONS[0])
-    now = datetime.now(UTC).isoformat()
-    value = MemoryValue(text="a memory written while the schema changes", kind="fact",
-                        subject="", importance=0.5, confidence=0.9,
-                        source=Source(thread_id="migration"), created_at=now,
-                        updated_at=now).model_dump(mode="json")
+    value = fact("a memory written while the schema changes", "migration")
     async with stores.store() as memory_store, await psycopg.AsyncConnection.connect(
             url, autocommit=True) as conn:
         rows = (await (await conn.execute("SELECT count(*) FROM store")).fetchone() or [0])[0]
