@@ -403,7 +403,7 @@ MIGRATIONS = (
     """,
     # A namespace's size kept as it is written, not counted by each search.
     *namespace_sizes.MIGRATIONS,
-    # Vectors at half precision: a new store's now, a populated one's by `convert`.
+    # Vectors at half precision: a new store's now, a populated one's by store/convert_to_half.py.
     half_precision.MIGRATION,
 )
 
