@@ -34,7 +34,8 @@ from store.database import Pool, connection_pool, database_url
 from store.embeddings import INDEX_PARAMS
 from store.half_precision import stored_type
 from store.namespace_sizes import VECTOR_TRIGGER_NAMES, VECTOR_TRIGGERS
-from store.search import COVERING_MAX_DIMS
+from store.postgres import configured_model, require_dims, require_pgvector
+from store.search import COVERING_MAX_DIMS, MemoryStore
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +138,11 @@ async def convert(pool: Pool, batch: int = BATCH,
     """
     done = Conversion()
     async with pool.connection() as conn:
+        ready = await (await conn.execute(
+            "SELECT to_regclass('engram_namespace_sizes') IS NOT NULL AS ready")).fetchone()
+        if not ready or not ready["ready"]:
+            raise RuntimeError("the store predates this release: open it once with this release "
+                               "(its migrations keep the sizes the conversion checks), then convert")
         await _drop_old(conn)  # what a conversion that stopped after its swap left
         kind, dims = await stored_type(conn)
         if kind == "halfvec":
@@ -306,7 +312,13 @@ async def main() -> int:
         if step != "batch":
             logger.info("half_precision: %s", step)
 
+    model = configured_model()
     async with connection_pool(await database_url()) as pool:
+        # This release's schema first (the kept sizes the swap checks against), as a server's
+        # start would make it.
+        await require_pgvector(pool)
+        await require_dims(pool, model)
+        await MemoryStore(pool, index=model.index_config()).setup()
         done = await convert(pool, args.batch, progress)
     if done.already:
         print("the store's vectors are half precision already")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from langgraph.store.base import PutOp
 
-from store import convert_to_half, database, half_precision, search, vector_indexes
+from store import convert_to_half, database, half_precision, namespace_sizes, search, vector_indexes
 from store.search import SESSION_OPTIONS, MemoryStore
 from tests.unit.test_memory_store_search import cosine, half
 from tests.unit.test_namespace_sizes import counted, kept
@@ -132,3 +132,25 @@ async def test_a_populated_store_is_converted_online_and_loses_nothing(
         await store.abatch([PutOp(small, "after", {"text": "after the swap"})])
         assert await kept(pool) == await counted(pool)
         assert (await convert_to_half.convert(pool)).already
+
+
+async def test_a_store_of_an_older_release_is_migrated_before_it_is_converted(
+    new_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ns = ("memories", "acme", "user:older")
+    before_sizes = search.MIGRATIONS.index(namespace_sizes.MIGRATIONS[0])
+    async with database.connection_pool(new_database(), options=SESSION_OPTIONS) as pool:
+        with monkeypatch.context() as patch:  # two releases back: no kept sizes yet
+            patch.setattr(search, "MIGRATIONS", search.MIGRATIONS[:before_sizes])
+            old = MemoryStore(pool, index=MODEL.index_config())
+            await old.setup()
+            await old.abatch([PutOp(ns, f"k{i}", {"text": f"note {i}"}) for i in range(12)])
+        with pytest.raises(RuntimeError, match="predates this release"):
+            await convert_to_half.convert(pool)
+        async with pool.connection() as conn:  # refused before it changed anything
+            assert await half_precision.stored_type(conn) == ("vector", MODEL.dims)
+            assert await (await conn.execute("SELECT to_regclass(%s) AS copy",
+                                             (convert_to_half.COPY,))).fetchone() == {"copy": None}
+        await MemoryStore(pool, index=MODEL.index_config()).setup()  # as the command does first
+        assert (await convert_to_half.convert(pool)).rows == 12
+        assert set(await stored_vectors(pool)) == {(".".join(ns), f"k{i}") for i in range(12)}
