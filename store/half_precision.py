@@ -71,7 +71,7 @@ async def advise(conn: psycopg.AsyncConnection[Any]) -> None:
     if kind == "vector" and await (await conn.execute(
             "SELECT 1 FROM store_vectors LIMIT 1")).fetchone():
         logger.warning("the store's vectors are full precision: `python -m store.convert_to_half` "
-                       "halves their size online (BENCHMARKS.md, section J)")
+                       "halves their size online (BENCHMARKS.md, section J3)")
 
 
 def operator_class(stored: str) -> str:
