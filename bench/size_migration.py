@@ -28,14 +28,12 @@ from _common import Client, default_data_dir, emit, fact, log, machine, offline_
 
 from agent.memory.model.schema import Identity, memory_namespace
 from store import embedded, namespace_sizes, search
+from store.namespace_sizes import TRIGGERS
 
 TARGET = Identity(user_id="bench-user", org_id="bench")
 """The namespace bench/retrieval.py searches."""
 WRITER = Identity(user_id="bench-migration-writer", org_id="bench")
 
-TRIGGERS = tuple((table, f"engram_count_{name}_{event}")
-                 for table, name in (("store", "store"), ("store_vectors", "vectors"))
-                 for event in ("insert", "delete", "truncate"))
 _TAKE_OUT = (
     *(f"DROP TRIGGER IF EXISTS {name} ON {table}" for table, name in TRIGGERS),
     "DROP FUNCTION IF EXISTS engram_count_changes()",

@@ -30,10 +30,10 @@ import psycopg
 from psycopg import sql
 
 from store import vector_indexes
-from store.database import Pool, connection_pool, database_url
+from store.database import DatabaseError, Pool, connection_pool, database_url
 from store.embeddings import INDEX_PARAMS
 from store.half_precision import stored_type
-from store.namespace_sizes import VECTOR_TRIGGER_NAMES, VECTOR_TRIGGERS
+from store.namespace_sizes import TRIGGERS, VECTOR_TRIGGERS
 from store.postgres import configured_model, require_dims, require_pgvector
 from store.search import COVERING_MAX_DIMS, MemoryStore
 
@@ -258,7 +258,8 @@ async def _swap(conn: psycopg.AsyncConnection[Any], covering: bool, indexes: lis
                 for name in [str(row["indexname"]) for row in old]:
                     await conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
                         sql.Identifier(name), sql.Identifier(name + "_full")))
-                for trigger in ("engram_mirror_vectors", *VECTOR_TRIGGER_NAMES):
+                for trigger in ("engram_mirror_vectors",
+                                *(name for table, name in TRIGGERS if table == "store_vectors")):
                     await conn.execute(sql.SQL("DROP TRIGGER {} ON {}").format(
                         sql.Identifier(trigger), sql.Identifier(OLD)))
                 await conn.execute(f"ALTER TABLE {COPY} RENAME TO store_vectors")
@@ -306,6 +307,8 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=BATCH, help="rows copied a transaction")
     args = parser.parse_args()
+    if args.batch < 1:
+        parser.error("--batch must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     async def progress(step: str) -> None:
@@ -313,13 +316,17 @@ async def main() -> int:
             logger.info("half_precision: %s", step)
 
     model = configured_model()
-    async with connection_pool(await database_url()) as pool:
-        # This release's schema first (the kept sizes the swap checks against), as a server's
-        # start would make it.
-        await require_pgvector(pool)
-        await require_dims(pool, model)
-        await MemoryStore(pool, index=model.index_config()).setup()
-        done = await convert(pool, args.batch, progress)
+    try:
+        async with connection_pool(await database_url()) as pool:
+            # This release's schema first (the kept sizes the swap checks against), as a
+            # server's start would make it.
+            await require_pgvector(pool)
+            await require_dims(pool, model)
+            await MemoryStore(pool, index=model.index_config()).setup()
+            done = await convert(pool, args.batch, progress)
+    except (DatabaseError, RuntimeError) as err:
+        print(f"not converted: {err}", file=sys.stderr)
+        return 2
     if done.already:
         print("the store's vectors are half precision already")
     else:

@@ -28,25 +28,29 @@ import psycopg
 
 from store.database import Pool
 
+EVENTS = ("insert", "delete", "truncate")
+TRIGGERS = tuple((table, f"engram_count_{name}_{event}")
+                 for table, name in (("store", "store"), ("store_vectors", "vectors"))
+                 for event in EVENTS)
+"""Every counting trigger, as (table, trigger name)."""
 
-def _count_triggers(table: str, name: str) -> tuple[str, ...]:
+
+def _count_triggers(table: str) -> tuple[str, ...]:
     """The statements that make one table's counting triggers."""
+    insert, delete, truncate = (name for of, name in TRIGGERS if of == table)
     return (
-        f"CREATE OR REPLACE TRIGGER engram_count_{name}_insert AFTER INSERT ON {table} "
+        f"CREATE OR REPLACE TRIGGER {insert} AFTER INSERT ON {table} "
         "REFERENCING NEW TABLE AS changed FOR EACH STATEMENT "
         "EXECUTE FUNCTION engram_count_changes()",
-        f"CREATE OR REPLACE TRIGGER engram_count_{name}_delete AFTER DELETE ON {table} "
+        f"CREATE OR REPLACE TRIGGER {delete} AFTER DELETE ON {table} "
         "REFERENCING OLD TABLE AS changed FOR EACH STATEMENT "
         "EXECUTE FUNCTION engram_count_changes()",
-        f"CREATE OR REPLACE TRIGGER engram_count_{name}_truncate AFTER TRUNCATE ON {table} "
+        f"CREATE OR REPLACE TRIGGER {truncate} AFTER TRUNCATE ON {table} "
         "FOR EACH STATEMENT EXECUTE FUNCTION engram_count_truncate()",
     )
 
 
-STORE_TRIGGERS = _count_triggers("store", "store")
-VECTOR_TRIGGERS = _count_triggers("store_vectors", "vectors")
-VECTOR_TRIGGER_NAMES = tuple(f"engram_count_vectors_{event}"
-                             for event in ("insert", "delete", "truncate"))
+VECTOR_TRIGGERS = _count_triggers("store_vectors")
 """What counts the vectors (made again when the table is replaced: store/convert_to_half.py)."""
 
 MIGRATIONS = (
@@ -99,7 +103,7 @@ MIGRATIONS = (
     """,
     # The triggers and the first count in one transaction: creating a trigger holds the table's
     # writes (not its reads) until the count is in, so no write is counted twice or missed.
-    "DO $$ BEGIN " + "; ".join(STORE_TRIGGERS + VECTOR_TRIGGERS) + """;
+    "DO $$ BEGIN " + "; ".join(_count_triggers("store") + VECTOR_TRIGGERS) + """;
         DELETE FROM engram_namespace_size_changes;
         DELETE FROM engram_namespace_sizes;
         INSERT INTO engram_namespace_sizes (prefix, memories, vectors)
@@ -151,15 +155,3 @@ async def larger_than(pool: Pool, floor: int) -> dict[str, int]:
     async with pool.connection() as conn:
         rows = await (await conn.execute(_LARGER, {"floor": floor})).fetchall()
     return {str(row["prefix"]): int(row["vectors"]) for row in rows}
-
-
-async def sizes(pool: Pool, prefixes: list[str]) -> dict[str, tuple[int, int]]:
-    """Memories and vectors each of these namespaces holds, folded or not (absent: none)."""
-    async with pool.connection() as conn:
-        rows = await (await conn.execute(
-            "SELECT prefix, sum(memories) AS memories, sum(vectors) AS vectors FROM ("
-            " SELECT prefix, memories, vectors FROM engram_namespace_sizes"
-            " WHERE prefix = ANY(%(p)s) UNION ALL"
-            " SELECT prefix, memories, vectors FROM engram_namespace_size_changes"
-            " WHERE prefix = ANY(%(p)s)) kept GROUP BY prefix", {"p": prefixes})).fetchall()
-    return {str(row["prefix"]): (int(row["memories"]), int(row["vectors"])) for row in rows}

@@ -31,10 +31,12 @@ async def kept(pool: Any) -> dict[str, tuple[int, int]]:
     """Every namespace's size as kept (folded or not), empty ones left out."""
     async with pool.connection() as conn:
         rows = await (await conn.execute(
-            "SELECT prefix FROM engram_namespace_sizes UNION "
-            "SELECT prefix FROM engram_namespace_size_changes")).fetchall()
-    found = await namespace_sizes.sizes(pool, [row["prefix"] for row in rows])
-    return {prefix: size for prefix, size in found.items() if size != (0, 0)}
+            "SELECT prefix, sum(memories) AS m, sum(vectors) AS v FROM ("
+            " SELECT prefix, memories, vectors FROM engram_namespace_sizes UNION ALL"
+            " SELECT prefix, memories, vectors FROM engram_namespace_size_changes) k"
+            " GROUP BY prefix")).fetchall()
+    return {row["prefix"]: (int(row["m"]), int(row["v"])) for row in rows
+            if (int(row["m"]), int(row["v"])) != (0, 0)}
 
 
 async def names_left(pool: Any) -> set[str]:
