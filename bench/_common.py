@@ -36,6 +36,12 @@ OFFLINE_ENV = {
 }
 
 
+VECTORS_HEAP = "(SELECT sum(pg_table_size(relid)) FROM pg_partition_tree('store_vectors'))"
+VECTORS_INDEXES = "(SELECT sum(pg_indexes_size(relid)) FROM pg_partition_tree('store_vectors'))"
+"""SQL: the vectors' table and index bytes, summed over its partitions (a partitioned table's
+own size is 0)."""
+
+
 def offline_env() -> None:
     """Set the offline environment for this process (before the project's code reads it)."""
     os.environ.update(OFFLINE_ENV)

@@ -74,7 +74,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         row = await (await conn.execute(half_precision.STORED_TYPE)).fetchone()
         if row is None or row[0] != "vector":
             raise SystemExit(f"{args.database} holds no full-precision vectors to compare with: "
-                             "use a store built before its conversion (store/convert_to_half.py)")
+                             "use a store built before its conversion (store/convert_vectors.py)")
         await conn.execute("SET maintenance_work_mem = '1GB'")
         started = time.perf_counter()
         for statement in _COPIES:

@@ -47,7 +47,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import ROOT, default_data_dir, emit, fresh_database, log, machine, offline_env, percentiles_ms
+from _common import (
+    ROOT,
+    VECTORS_HEAP,
+    VECTORS_INDEXES,
+    default_data_dir,
+    emit,
+    fresh_database,
+    log,
+    machine,
+    offline_env,
+    percentiles_ms,
+)
 from langchain_core.embeddings import Embeddings
 
 KS = (5, 10, 20)
@@ -214,12 +225,12 @@ def turn_of(value: dict[str, Any]) -> str | None:
     return f"{thread.removeprefix('import:')}#{source['message_id']}"
 
 
-STORAGE = """
+STORAGE = f"""
 SELECT (SELECT count(*) FROM store WHERE value->>'kind' = 'episode') AS episodes,
     (SELECT count(*) FROM store) AS items,
     pg_table_size('store') AS store_heap, pg_indexes_size('store') AS store_indexes,
-    pg_relation_size('store_words_idx') AS text_index, pg_table_size('store_vectors') AS vectors_heap,
-    pg_indexes_size('store_vectors') AS vector_indexes
+    pg_relation_size('store_words_idx') AS text_index, {VECTORS_HEAP} AS vectors_heap,
+    {VECTORS_INDEXES} AS vector_indexes
 """
 
 

@@ -8,7 +8,7 @@ shrink with it. Cosine similarity over half-precision vectors ranks nearly as ov
 
 A new store's vectors are half precision from the start: the store's migration (`MIGRATION`)
 changes the column while the table is empty. A populated store keeps `vector` until it is
-converted online, with the servers running: `python -m store.convert_to_half`. Everything else
+converted online, with the servers running: `python -m store.convert_vectors`. Everything else
 works on either: what a search sends stays a `vector`, and `engram_stored_vector()` converts it
 once to the stored type (a `vector` query against `halfvec` rows would be converted row by row);
 indexes are built with the stored type's operator class (`operator_class`).
@@ -21,6 +21,8 @@ from typing import Any
 
 import psycopg
 
+from store import vector_partitions
+
 logger = logging.getLogger(__name__)
 
 STORED_TYPE = """
@@ -30,7 +32,7 @@ WHERE attrelid = to_regclass('store_vectors') AND attname = 'embedding'
 
 # The migration: the function a search converts its query vector with, for the column as it is;
 # an empty table's column is changed now (an instant change), a populated one's by
-# store/convert_to_half.py.
+# store/convert_vectors.py.
 MIGRATION = r"""
 DO $$
 DECLARE
@@ -66,12 +68,16 @@ async def stored_type(conn: psycopg.AsyncConnection[Any]) -> tuple[str, int]:
 
 
 async def advise(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Log how to convert a populated store whose vectors are still full precision."""
+    """Log how to convert a populated store whose vectors are in an older layout.
+
+    (Full precision, or one table not partitioned by namespace: store/vector_partitions.py.)
+    """
     kind, _ = await stored_type(conn)
-    if kind == "vector" and await (await conn.execute(
-            "SELECT 1 FROM store_vectors LIMIT 1")).fetchone():
-        logger.warning("the store's vectors are full precision: `python -m store.convert_to_half` "
-                       "halves their size online (BENCHMARKS.md, section J3)")
+    if (kind == "vector" or not await vector_partitions.is_partitioned(conn)) and await (
+            await conn.execute("SELECT 1 FROM store_vectors LIMIT 1")).fetchone():
+        logger.warning("the store's vectors are in an older layout: `python -m "
+                       "store.convert_vectors` converts them online (half precision: BENCHMARKS.md "
+                       "J3; partitions by namespace: J4)")
 
 
 def operator_class(stored: str) -> str:

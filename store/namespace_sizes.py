@@ -51,7 +51,7 @@ def _count_triggers(table: str) -> tuple[str, ...]:
 
 
 VECTOR_TRIGGERS = _count_triggers("store_vectors")
-"""What counts the vectors (made again when the table is replaced: store/convert_to_half.py)."""
+"""What counts the vectors (made again when the table is replaced: store/convert_vectors.py)."""
 
 MIGRATIONS = (
     """

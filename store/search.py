@@ -50,7 +50,7 @@ from langgraph.store.postgres.base import PLACEHOLDER, _decode_ns_bytes, _row_to
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
-from store import half_precision, namespace_sizes, pending_vectors
+from store import half_precision, namespace_sizes, pending_vectors, vector_partitions
 from store.pending_vectors import VectorWorker
 from store.retention import KindPolicy
 
@@ -227,17 +227,14 @@ WITH RECURSIVE query AS MATERIALIZED (
     LIMIT {pool}
 ), exact AS (
     -- A namespace's vectors are read together from the covering index on (prefix, key)
-    -- (store_vectors_namespace_idx), every distance computed.
-    -- (One lookup per namespace of the scope, so the planner never guesses a scan of all.)
-    SELECT v.prefix, v.key, v.embedding <=> (SELECT v FROM query) AS distance
-    FROM scope CROSS JOIN LATERAL (
-        SELECT sv.prefix, sv.key, sv.embedding FROM store_vectors sv
-        WHERE sv.prefix = scope.prefix
-        OFFSET 0  -- kept a subquery: an index lookup per namespace, never a hash join
-    ) v
-    WHERE (SELECT n FROM size) <= {exact_max}
+    -- (store_vectors_namespace_idx), every distance computed. Every reference to the vectors
+    -- names the searched namespace itself, so the statement is planned against its partition
+    -- alone (store/vector_partitions.py).
+    SELECT sv.prefix, sv.key, sv.embedding <=> (SELECT v FROM query) AS distance
+    FROM store_vectors sv
+    WHERE sv.prefix = %(ns)s::text AND (SELECT n FROM size) <= {exact_max}
     -- "+ 0" keeps the distance from any HNSW index: every vector of the namespace is scored.
-    ORDER BY (v.embedding <=> (SELECT v FROM query)) + 0
+    ORDER BY (sv.embedding <=> (SELECT v FROM query)) + 0
     LIMIT {pool}
 ), approximate AS (
     -- A large namespace has an HNSW index of its own (a partial index, store/vector_indexes.py);
@@ -247,24 +244,31 @@ WITH RECURSIVE query AS MATERIALIZED (
     WHERE sv.prefix = %(ns)s::text AND (SELECT n FROM size) > {exact_max}
     ORDER BY sv.embedding <=> (SELECT v FROM query)
     LIMIT {pool}
-), approximate_children AS (
-    SELECT sv.prefix, sv.key, sv.embedding <=> (SELECT v FROM query) AS distance
-    FROM children c JOIN store_vectors sv ON sv.prefix = c.prefix
-    WHERE c.prefix IS NOT NULL AND (SELECT n FROM size) > {exact_max}
-    ORDER BY (sv.embedding <=> (SELECT v FROM query)) + 0
+), exact_children AS (
+    -- Namespaces under the searched one, each scored whole by a function: their partitions
+    -- are not known when the statement is planned, and naming the table here would plan it
+    -- against every partition.
+    SELECT c.prefix, d.key, d.distance
+    FROM children c CROSS JOIN LATERAL engram_vector_distances(c.prefix, (SELECT v FROM query)::vector) d
+    WHERE c.prefix IS NOT NULL
+    ORDER BY d.distance
     LIMIT {pool}
 ), dense AS (
     SELECT prefix, key, min(distance) AS distance FROM (
         SELECT * FROM exact UNION ALL SELECT * FROM approximate
-        UNION ALL SELECT * FROM approximate_children
+        UNION ALL SELECT * FROM exact_children
     ) found GROUP BY prefix, key
 ), candidates AS (
     SELECT prefix, key FROM dense UNION SELECT prefix, key FROM bm25
 ), signals AS (
     SELECT c.prefix, c.key, coalesce(b.lexical, 0) AS lexical,
-        greatest(1 - coalesce(d.distance, (
+        greatest(1 - coalesce(d.distance, CASE WHEN c.prefix = %(ns)s::text THEN (
             SELECT min(sv.embedding <=> (SELECT v FROM query)) FROM store_vectors sv
-            WHERE sv.prefix = c.prefix AND sv.key = c.key)), 0) AS similarity
+            WHERE sv.prefix = %(ns)s::text AND sv.key = c.key)
+            ELSE (SELECT min(e.distance)
+                  FROM engram_vector_distances(c.prefix, (SELECT v FROM query)::vector, c.key) e)
+            END), 0)
+            AS similarity
     FROM candidates c
     LEFT JOIN dense d ON d.prefix = c.prefix AND d.key = c.key
     LEFT JOIN bm25 b ON b.prefix = c.prefix AND b.key = c.key
@@ -403,8 +407,27 @@ MIGRATIONS = (
     """,
     # A namespace's size kept as it is written, not counted by each search.
     *namespace_sizes.MIGRATIONS,
-    # Vectors at half precision: a new store's now, a populated one's by store/convert_to_half.py.
+    # Vectors at half precision: a new store's now, a populated one's by store/convert_vectors.py.
     half_precision.MIGRATION,
+    # Vectors in hash partitions by namespace: a new store's now, a populated one's by
+    # store/convert_vectors.py.
+    *vector_partitions.migration(COVERING_MAX_DIMS),
+    # The distances of a namespace under the searched one (or of one of its memories), planned
+    # when it is called, against its own partition.
+    """
+    CREATE OR REPLACE FUNCTION engram_vector_distances(ns text, q vector, only_key text DEFAULT NULL)
+    RETURNS TABLE (key text, distance double precision)
+    LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+    BEGIN
+        IF only_key IS NULL THEN
+            RETURN QUERY SELECT sv.key, sv.embedding <=> engram_stored_vector(q)
+                FROM store_vectors sv WHERE sv.prefix = ns;
+        ELSE
+            RETURN QUERY SELECT sv.key, sv.embedding <=> engram_stored_vector(q)
+                FROM store_vectors sv WHERE sv.prefix = ns AND sv.key = only_key;
+        END IF;
+    END $$
+    """,
 )
 
 # A read extends a memory's life to its full TTL, but only once 1% of the TTL has passed since

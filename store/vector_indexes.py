@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from store import half_precision, namespace_sizes, search
+from store import half_precision, namespace_sizes, search, vector_partitions
 from store.database import Pool
 from store.embeddings import INDEX_PARAMS
 
@@ -39,10 +39,10 @@ MAINTENANCE_LOCK = 7_310_592_042
 BUILD_MEMORY = "1GB"
 """maintenance_work_mem for a build: a 100k-memory namespace's 384-d graph takes about 200 MB."""
 
-_BUILT = """
+_BUILT = f"""
 SELECT c.relname AS name, i.indisvalid AS valid, pg_get_expr(i.indpred, i.indrelid) AS predicate
 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-WHERE i.indrelid = to_regclass('store_vectors') AND c.relname LIKE %(pattern)s
+WHERE i.indrelid IN ({vector_partitions.TABLES}) AND c.relname LIKE %(pattern)s
 """
 
 
@@ -84,16 +84,22 @@ def plan(sizes: dict[str, int], built: dict[str, bool], threshold: int) -> Plan:
 async def build_index(pool: Pool, prefix: str) -> str:
     """Build the namespace's partial HNSW index without blocking writes; return its name.
 
-    (The pool's connections are in autocommit, which CONCURRENTLY needs.)
+    The index is built on the namespace's partition (store/vector_partitions.py), so the build
+    reads that partition's rows, not the table's. (The pool's connections are in autocommit,
+    which CONCURRENTLY needs.)
     """
     name = index_name(prefix)
     async with pool.connection() as conn:
+        table = await vector_partitions.table_of(conn, prefix)
+        if table is None:
+            return name  # the namespace was emptied since the round read its size
         stored, _ = await half_precision.stored_type(conn)
         statement = sql.SQL(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON store_vectors "
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} "
             "USING hnsw (embedding {ops}) WITH (m = {m}, ef_construction = {ef}) "
             "WHERE prefix = {prefix}"
-        ).format(name=sql.Identifier(name), ops=sql.SQL(half_precision.operator_class(stored)),
+        ).format(name=sql.Identifier(name), table=sql.Identifier(table),
+                 ops=sql.SQL(half_precision.operator_class(stored)),
                  m=sql.Literal(INDEX_PARAMS["m"]), ef=sql.Literal(INDEX_PARAMS["ef_construction"]),
                  prefix=sql.Literal(prefix))
         # The graph being built must fit in memory, or the build slows down many times.

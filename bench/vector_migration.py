@@ -1,13 +1,14 @@
-"""Measure the online conversion to half-precision vectors on a populated store, under load.
+"""Measure the online conversion of a populated store's vectors to the current layout, under load.
 
-Runs on a full-precision database `bench/retrieval.py --reuse` built and kept, and converts it
-(`store/convert_to_half.py`, as `python -m store.convert_to_half` does) while one client writes a
+Runs on a database `bench/retrieval.py --reuse` built and kept in an older layout (full precision,
+or one table not partitioned by namespace), and converts it (`store/convert_vectors.py`, as
+`python -m store.convert_vectors` does) while one client writes a
 memory every `--interval-ms` and another searches the benchmark's namespace through the store,
 as a running server does. Reported: each step's time, the longest write and search during each
 step (and before it, for comparison), any operation that failed, the bytes a memory before and
 after, and whether every vector and every kept size came through.
 
-    .venv/bin/python bench/half_migration.py --database engram_bench_retrieval_1000000_1000_<digest>
+    .venv/bin/python bench/vector_migration.py --database engram_bench_retrieval_1000000_1000_<digest>
 
 The database ends converted (its name still says how it was built). Progress goes to stderr; the
 result is one JSON line on stdout.
@@ -22,20 +23,31 @@ import time
 from typing import Any
 
 import psycopg
-from _common import Client, default_data_dir, emit, fact, log, machine, offline_env, with_dbname
+from _common import (
+    VECTORS_HEAP,
+    VECTORS_INDEXES,
+    Client,
+    default_data_dir,
+    emit,
+    fact,
+    log,
+    machine,
+    offline_env,
+    with_dbname,
+)
 
 from agent.memory.model.schema import Identity, memory_namespace
-from store import convert_to_half, embedded
+from store import convert_vectors, embedded
 from store.database import connection_pool
 
 TARGET = Identity(user_id="bench-user", org_id="bench")
 """The namespace bench/retrieval.py searches."""
 WRITER = Identity(user_id="bench-migration-writer", org_id="bench")
 
-_BYTES = """
-SELECT (pg_table_size('store') + pg_indexes_size('store') + pg_table_size('store_vectors')
-        + pg_indexes_size('store_vectors'))::float / greatest((SELECT count(*) FROM store), 1) AS b,
-       pg_table_size('store_vectors') AS vectors_heap, pg_indexes_size('store_vectors') AS vectors_indexes
+_BYTES = f"""
+SELECT (pg_table_size('store') + pg_indexes_size('store') + {VECTORS_HEAP}
+        + {VECTORS_INDEXES})::float / greatest((SELECT count(*) FROM store), 1) AS b,
+       {VECTORS_HEAP} AS vectors_heap, {VECTORS_INDEXES} AS vectors_indexes
 """
 _CHECK = """
 SELECT (SELECT count(*) FROM store_vectors) AS vectors,
@@ -47,12 +59,12 @@ SELECT (SELECT count(*) FROM store_vectors) AS vectors,
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--database", required=True,
-                        help="a full-precision database bench/retrieval.py --reuse built")
+                        help="a database in an older layout bench/retrieval.py --reuse built")
     parser.add_argument("--interval-ms", type=float, default=50.0,
                         help="pause between the writer's writes and between the searches")
     parser.add_argument("--baseline-s", type=float, default=5.0,
                         help="how long the clients run before the conversion")
-    parser.add_argument("--batch", type=int, default=convert_to_half.BATCH)
+    parser.add_argument("--batch", type=int, default=convert_vectors.BATCH)
     return parser.parse_args()
 
 
@@ -107,7 +119,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(args.baseline_s)
         marks["convert"] = time.perf_counter()
         async with connection_pool(url) as pool:  # its own, as the command's process has
-            done = await convert_to_half.convert(pool, args.batch, step)
+            done = await convert_vectors.convert(pool, args.batch, step)
         marks["done"] = time.perf_counter()
         await asyncio.sleep(2.0)
         for client in (writer, reader):
@@ -123,7 +135,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                            (".".join(memory_namespace(WRITER)),))
     assert check is not None
     return {
-        "bench": "half_migration",
+        "bench": "vector_migration",
         "database": args.database,
         "vectors": done.rows,
         "batches": done.batches,
