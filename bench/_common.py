@@ -36,10 +36,12 @@ OFFLINE_ENV = {
 }
 
 
-VECTORS_HEAP = "(SELECT sum(pg_table_size(relid)) FROM pg_partition_tree('store_vectors'))"
-VECTORS_INDEXES = "(SELECT sum(pg_indexes_size(relid)) FROM pg_partition_tree('store_vectors'))"
-"""SQL: the vectors' table and index bytes, summed over its partitions (a partitioned table's
-own size is 0)."""
+_VECTOR_TABLES = ("(SELECT 'store_vectors'::regclass AS id UNION ALL SELECT inhrelid FROM "
+                  "pg_inherits WHERE inhparent = 'store_vectors'::regclass) tables")
+VECTORS_HEAP = f"(SELECT sum(pg_table_size(id)) FROM {_VECTOR_TABLES})"
+VECTORS_INDEXES = f"(SELECT sum(pg_indexes_size(id)) FROM {_VECTOR_TABLES})"
+"""SQL: the vectors' table and index bytes, with its partitions' (a partitioned table's own size
+is 0)."""
 
 
 def offline_env() -> None:
