@@ -23,10 +23,11 @@ from psycopg import sql
 
 from store import namespace_sizes
 
-PARTITIONS = 16
-"""Hash partitions of `store_vectors`: at 10M memories a build reads 625,000 vectors, not 10M;
-more would make every search plan and lock more partitions' indexes (a search that looks under
-its namespace for children cannot know which partitions it needs before it runs)."""
+PARTITIONS = 64
+"""Hash partitions of `store_vectors`. A build reads its namespace's partition: at 10M memories
+156,000 vectors, about as many as a whole 3M-row table's sixteenth. A search plans and opens its
+namespace's partition alone, so the count costs it nothing measurable (16 and 64 alike in a trial);
+a new store's setup takes 0.3 s instead of 0.17 (its tables and indexes are made)."""
 
 # One definition of the partitioned table, for a new store's migration and for the conversion's
 # copy: the library's columns (langgraph's store_vectors) at half precision, its keys, and the
