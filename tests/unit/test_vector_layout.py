@@ -233,3 +233,33 @@ async def test_a_store_of_an_older_release_is_migrated_before_it_is_converted(
         await MemoryStore(pool, index=MODEL.index_config()).setup()  # as the command does first
         assert (await convert_vectors.convert(pool)).rows == 12
         assert set(await stored_vectors(pool)) == {(".".join(ns), f"k{i}") for i in range(12)}
+
+
+async def test_a_search_under_a_namespace_scores_each_child_in_its_own_partition(
+    new_database: Callable[[], str],
+) -> None:
+    """The library's prefix search: children's vectors come from engram_vector_distances."""
+    org = ("memories", "acme")
+    users = [(*org, f"user:{i}") for i in range(6)]
+    texts = {(".".join(ns), f"k{i}"): f"{ns[-1]} keeps note {i} about the garden"
+             for ns in users for i in range(search.POOL + 10)}
+    # Found by its word alone: its meaning is far from the query's, and more than POOL other
+    # memories are nearer, so its similarity is computed apart, for that one memory.
+    texts[(".".join(users[3]), "odd")] = "zyzzyva weevil"
+    query = "zyzzyva note about the garden"
+    q = half(MODEL.embeddings.embed_query(query))
+    similarity = {place: max(cosine(q, half(MODEL.embeddings.embed_query(text))), 0.0)
+                  for place, text in texts.items()}
+    odd = similarity[(".".join(users[3]), "odd")]
+    assert odd > 0.1 and sum(s > odd for s in similarity.values()) > search.POOL
+    async with database.connection_pool(new_database(), options=SESSION_OPTIONS) as pool:
+        store = MemoryStore(pool, index=MODEL.index_config())
+        await store.setup()
+        await store.abatch([PutOp(tuple(prefix.split(".")), key, {"text": text})
+                            for (prefix, key), text in texts.items()])
+        found = await store.asearch(org, query=query, limit=500)
+        assert {i.namespace for i in found} == set(users)
+        assert "odd" in {i.key for i in found}
+        for item in found:  # (the search floors a similarity at 0)
+            assert item.similarity == pytest.approx(
+                similarity[(".".join(item.namespace), item.key)], abs=1e-3)
