@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,10 +25,14 @@ DIMS = 16
 
 
 class Seeded(Embeddings):
-    """Each text's vector is random but fixed by the text (a test double for geometry only)."""
+    """Each text's vector is random but fixed by the text (a test double for geometry only).
+
+    Seeded by a digest of the text: `hash()` of a string changes from one process to the next.
+    """
 
     def _one(self, text: str) -> list[float]:
-        vector = np.random.default_rng(abs(hash(text)) % 2**32).standard_normal(DIMS)
+        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+        vector = np.random.default_rng(seed).standard_normal(DIMS)
         return (vector / np.linalg.norm(vector)).tolist()
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

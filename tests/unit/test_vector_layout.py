@@ -245,7 +245,7 @@ async def test_a_search_under_a_namespace_scores_each_child_in_its_own_partition
              for ns in users for i in range(search.POOL + 10)}
     # Found by its word alone: its meaning is far from the query's, and more than POOL other
     # memories are nearer, so its similarity is computed apart, for that one memory.
-    texts[(".".join(users[3]), "odd")] = "zyzzyva weevil"
+    texts[(".".join(users[3]), "odd")] = "zyzzyva gnat"
     query = "zyzzyva note about the garden"
     q = half(MODEL.embeddings.embed_query(query))
     similarity = {place: max(cosine(q, half(MODEL.embeddings.embed_query(text))), 0.0)
