@@ -78,7 +78,7 @@ _PREPARE = (
     f"DROP TABLE IF EXISTS {COPY}, {', '.join(EARLIER)}",
     # The new table, defined where a new store's migration defines it.
     f"SELECT engram_create_vector_table('{COPY}', {{dims}}, {vector_partitions.PARTITIONS}, "
-    f"{{covering}})",
+    f"{{covering}}, 'store_vectors')",
     _MIRROR_FUNCTION,
     "CREATE OR REPLACE TRIGGER engram_mirror_vectors AFTER INSERT OR UPDATE OR DELETE "
     "ON store_vectors FOR EACH ROW EXECUTE FUNCTION engram_mirror_vectors()",
@@ -112,7 +112,8 @@ WHERE i.indrelid IN ({vector_partitions.TABLES}) AND i.indisvalid
   AND c.relname LIKE 'engram\_ns\_hnsw\_%'
 """
 
-# The new table's partitions and indexes, renamed at the swap to the names a new store has.
+# The new table's own indexes, renamed at the swap to the names a new store has (its partitions
+# and theirs have them already).
 _NEW_NAMES = r"""
 SELECT c.relname AS name, c.relkind IN ('i', 'I') AS index
 FROM pg_class c
@@ -149,7 +150,8 @@ async def convert(pool: Pool, batch: int = BATCH,
     async with pool.connection() as conn:
         ready = await (await conn.execute(
             "SELECT to_regclass('engram_namespace_sizes') IS NOT NULL "
-            "AND to_regprocedure('engram_create_vector_table(text, integer, integer, boolean)') "
+            "AND to_regprocedure('engram_create_vector_table(text, integer, integer, boolean, "
+            "text)') "
             "IS NOT NULL AS ready")).fetchone()
         if not ready or not ready["ready"]:
             raise RuntimeError("the store predates this release: open it once with this release "
@@ -303,7 +305,7 @@ async def _swap(conn: psycopg.AsyncConnection[Any]) -> int:
 
 
 def _final_name(name: str) -> str:
-    """A new table's partition or index name as a new store has it."""
+    """A new table index's name as a new store has it."""
     if name.startswith(INDEX_PREFIX):
         return name.removesuffix("_new")
     return "store_vectors" + name.removeprefix(COPY)

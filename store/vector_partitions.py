@@ -32,9 +32,11 @@ a new store's setup takes 0.3 s instead of 0.17 (its tables and indexes are made
 # One definition of the partitioned table, for a new store's migration and for the conversion's
 # copy: the library's columns (langgraph's store_vectors) at half precision, its keys, and the
 # index a namespace's exact search reads (store/search.py: covering up to `covering_max` dims).
+# Partitions are named `<partitions_of>_pNN` (store_vectors_p00, ...), and Postgres names their
+# indexes after them: a conversion's copy gets its final names from the start.
 _CREATE_FUNCTION = """
 CREATE OR REPLACE FUNCTION engram_create_vector_table(name text, dims integer, parts integer,
-                                                      covering boolean)
+                                                      covering boolean, partitions_of text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE format(
@@ -48,7 +50,7 @@ BEGIN
         name, dims, name || '_pkey', name || '_prefix_key_fkey');
     FOR part IN 0 .. parts - 1 LOOP
         EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES WITH (MODULUS %s, REMAINDER %s)',
-                       name || '_p' || lpad(part::text, 2, '0'), name, parts, part);
+                       partitions_of || '_p' || lpad(part::text, 2, '0'), name, parts, part);
     END LOOP;
     IF covering THEN
         EXECUTE format('CREATE INDEX %I ON %I (prefix text_pattern_ops, key) INCLUDE (embedding)',
@@ -77,7 +79,7 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM store_vectors) THEN
         DROP TABLE store_vectors;
         PERFORM engram_create_vector_table('store_vectors', dims, {PARTITIONS},
-                                           dims <= {covering_max_dims});
+                                           dims <= {covering_max_dims}, 'store_vectors');
         {"; ".join(namespace_sizes.VECTOR_TRIGGERS)};
         DROP FUNCTION engram_stored_vector(vector);
         CREATE FUNCTION engram_stored_vector(v vector) RETURNS halfvec
