@@ -4,8 +4,9 @@ A namespace of at most `EXACT_MAX` memories is searched exactly: its vectors sit
 covering index (store/search.py), and scoring all of them costs a few milliseconds. A larger
 namespace gets a partial HNSW index, `... WHERE prefix = '<namespace>'`, that holds only its own
 vectors, so an approximate search never wades through other users' candidates and its cost
-follows the namespace, not the table. Until its index is built, a large namespace is searched
-exactly (slower, never wrong).
+follows the namespace, not the table. The index is built on the namespace's partition of the
+table (store/vector_partitions.py): a build reads that partition, not every user's vectors.
+Until its index is built, a large namespace is searched exactly (slower, never wrong).
 
 The store factory runs `maintain_forever`: at start and every `interval_s` it builds the index
 of each namespace that has grown past `store.search.EXACT_MAX` (CREATE INDEX CONCURRENTLY: writes go on) and

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import hashlib
-
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
