@@ -22,7 +22,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from store import embedded
+from store import embedded, vector_partitions
 from store.database import DEFAULT_DATA_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,10 +36,8 @@ OFFLINE_ENV = {
 }
 
 
-_VECTOR_TABLES = ("(SELECT 'store_vectors'::regclass AS id UNION ALL SELECT inhrelid FROM "
-                  "pg_inherits WHERE inhparent = 'store_vectors'::regclass) tables")
-VECTORS_HEAP = f"(SELECT sum(pg_table_size(id)) FROM {_VECTOR_TABLES})"
-VECTORS_INDEXES = f"(SELECT sum(pg_indexes_size(id)) FROM {_VECTOR_TABLES})"
+VECTORS_HEAP = f"(SELECT sum(pg_table_size(id)) FROM ({vector_partitions.TABLES}) tables)"
+VECTORS_INDEXES = f"(SELECT sum(pg_indexes_size(id)) FROM ({vector_partitions.TABLES}) tables)"
 """SQL: the vectors' table and index bytes, with its partitions' (a partitioned table's own size
 is 0)."""
 
