@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from store import namespace_sizes
 
@@ -96,22 +95,21 @@ UNION ALL SELECT inhrelid FROM pg_inherits WHERE inhparent = 'store_vectors'::re
 """SQL: `store_vectors` and its partitions (an index of one namespace is on one of them)."""
 
 
-async def is_partitioned(conn: psycopg.AsyncConnection[Any], table: str = "store_vectors") -> bool:
-    """Whether the table is partitioned by namespace."""
+async def is_partitioned(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether `store_vectors` is partitioned by namespace."""
     row = await (await conn.execute(
         "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table "
-        "WHERE partrelid = to_regclass(%s)) AS partitioned", (table,))).fetchone()
+        "WHERE partrelid = to_regclass('store_vectors')) AS partitioned")).fetchone()
     return bool(row and row["partitioned"])
 
 
-async def table_of(conn: psycopg.AsyncConnection[Any], prefix: str,
-                   table: str = "store_vectors") -> str | None:
-    """The table holding a namespace's vectors: its partition, or the table itself.
+async def table_of(conn: psycopg.AsyncConnection[Any], prefix: str) -> str | None:
+    """The table holding a namespace's vectors: its partition, or `store_vectors` itself.
 
     None if the namespace has none.
     """
-    row = await (await conn.execute(sql.SQL(
+    row = await (await conn.execute(
         "SELECT c.relname AS name FROM pg_class c "
-        "WHERE c.oid = (SELECT tableoid FROM {} WHERE prefix = %s LIMIT 1)").format(
-            sql.Identifier(table)), (prefix,))).fetchone()
+        "WHERE c.oid = (SELECT tableoid FROM store_vectors WHERE prefix = %s LIMIT 1)",
+        (prefix,))).fetchone()
     return str(row["name"]) if row else None
